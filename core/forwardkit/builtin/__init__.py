@@ -1,0 +1,33 @@
+"""The builtin plugin: registers core components through the same hook as every other plugin.
+
+This module is light (no torch): it only records import paths.
+"""
+
+from __future__ import annotations
+
+from forwardkit.hookspecs import hookimpl
+from forwardkit.registry import Paper, Registrar
+
+_CFG = "forwardkit.builtin.config"
+ATTENTION_PAPER = Paper(title="Attention Is All You Need", arxiv="1706.03762", year=2017)
+METAFORMER_PAPER = Paper(title="MetaFormer Is Actually What You Need for Vision", arxiv="2111.11418", year=2022)
+RESNET_PAPER = Paper(title="Deep Residual Learning for Image Recognition", arxiv="1512.03385", year=2016)
+
+
+@hookimpl
+def forwardkit_register(registry: Registrar) -> None:
+    add = registry.add
+    add("token_mixer", "identity", target="forwardkit.builtin.mixers:Identity", config=f"{_CFG}:IdentityConfig",
+        summary="returns its input: the no-mixing floor of a MetaFormer")
+    add("token_mixer", "attention", target="forwardkit.builtin.mixers:Attention", config=f"{_CFG}:AttentionConfig",
+        summary="multi-head self-attention over the flattened tokens, optional causal mask",
+        paper=ATTENTION_PAPER, functional="forwardkit.builtin.mixers:attention")
+    add("channel_mixer", "mlp", target="forwardkit.builtin.channel:MLP", config=f"{_CFG}:MLPConfig",
+        summary="two-layer per-token MLP (Linear, activation, Linear)")
+    add("model", "metaformer", target="forwardkit.builtin.metaformer:MetaFormer", config=f"{_CFG}:MetaFormerConfig",
+        summary="hierarchical MetaFormer backbone: per-stage token/channel mixers, downsampling, head",
+        paper=METAFORMER_PAPER)
+    add("model", "resnet", target="forwardkit.builtin.resnet:ResNet", config=f"{_CFG}:ResNetConfig",
+        summary="CIFAR-style basic-block ResNet (depth 6n+2), width and norm options", paper=RESNET_PAPER)
+    add("model", "mlp", target="forwardkit.builtin.models:MLPNet", config=f"{_CFG}:MLPNetConfig",
+        summary="multilayer perceptron on flattened inputs")

@@ -1,0 +1,93 @@
+"""Errors that forwardkit raises on purpose, each with a message a user can act on.
+
+Nothing here imports torch or pydantic: the CLI formats these without loading models.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+
+class ForwardkitError(Exception):
+    """Base class of every error forwardkit raises deliberately (CLI exit code 2)."""
+
+
+class UnknownComponentError(ForwardkitError, KeyError):
+    """A component name that no installed plugin registered under that kind."""
+
+    def __init__(
+        self,
+        *,
+        kind: str,
+        name: str,
+        known: Iterable[str],
+        other_kinds: Sequence[str] = (),
+        install_hint: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = sorted(known)
+        self.close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.6)
+        self.other_kinds = list(other_kinds)
+        self.install_hint = install_hint
+        super().__init__(self.message())
+
+    def message(self) -> str:
+        parts = [f"{self.kind} {self.name!r} is not registered."]
+        if self.close:
+            parts.append("Did you mean " + " or ".join(repr(c) for c in self.close) + "?")
+        if self.other_kinds:
+            parts.append(f"{self.name!r} exists as kind: " + ", ".join(self.other_kinds) + ".")
+        if self.install_hint:
+            parts.append(f"It is provided by a plugin that is not installed: {self.install_hint}")
+        if not (self.close or self.other_kinds or self.install_hint):
+            shown = ", ".join(self.known[:20]) + (" ..." if len(self.known) > 20 else "")
+            parts.append(f"Known {self.kind} names: {shown or '(none installed)'}.")
+        return " ".join(parts)
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.message()
+
+
+class UnknownKindError(ForwardkitError, ValueError):
+    """A component kind that does not exist."""
+
+    def __init__(self, kind: str, allowed: Sequence[str]) -> None:
+        self.kind = kind
+        self.allowed = list(allowed)
+        close = difflib.get_close_matches(kind, self.allowed, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        super().__init__(f"unknown kind {kind!r}; allowed kinds: {', '.join(self.allowed)}.{hint}")
+
+
+@dataclass
+class ConfigIssue:
+    """One problem in a configuration: where (a dotted field path), what, and what is allowed."""
+
+    loc: str
+    msg: str
+    allowed: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        text = f"{self.loc or '<root>'}: {self.msg}"
+        if self.allowed:
+            text += f" (allowed: {', '.join(self.allowed)})"
+        return text
+
+
+class ConfigError(ForwardkitError, ValueError):
+    """A configuration that does not validate; ``issues`` lists every problem with its field path."""
+
+    def __init__(self, issues: Sequence[ConfigIssue], *, source: str | None = None) -> None:
+        self.issues = list(issues)
+        self.source = source
+        head = f"invalid configuration{f' in {source}' if source else ''}"
+        lines = [f"{head} ({len(self.issues)} problem{'s' if len(self.issues) != 1 else ''}):"]
+        lines += ["  " + issue.render() for issue in self.issues]
+        super().__init__("\n".join(lines))
+
+
+class PluginError(ForwardkitError):
+    """A plugin could not be loaded or registered something invalid."""

@@ -1,0 +1,43 @@
+"""LearningRule: how parameters change from a batch.
+
+Contract (design.md): ``setup(model, ctx)`` once before training (build optimizers, hooks),
+``step(batch, ctx) -> metrics`` for each batch (the rule does the forward, its own update and returns
+float metrics such as ``{"loss": ...}``), ``state_dict()/load_state_dict()`` holding everything needed
+to resume exactly (optimizer state included). ``model_changed(model, ctx)`` is called when a callback
+changed the model at an epoch end (growth, unfreezing) so the rule can rebuild its optimizer.
+``backprop`` is the builtin rule; papers add forward-forward, local, Hebbian and boosting-style rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor, nn
+
+from forwardkit.interfaces.base import Component
+from forwardkit.interfaces.context import RunContext
+
+
+class LearningRule(Component):
+    """Base class of learning rules."""
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        self._init_config(config, overrides)
+
+    def setup(self, model: nn.Module, ctx: RunContext) -> None:
+        """Prepare to train ``model`` (create optimizers, register hooks)."""
+
+    def step(self, batch: Mapping[str, Tensor], ctx: RunContext) -> dict[str, float]:  # pragma: no cover
+        """Update parameters from one batch; return float metrics."""
+        raise NotImplementedError
+
+    def model_changed(self, model: nn.Module, ctx: RunContext) -> None:
+        """The model's parameters changed shape or trainability; rebuild what depends on them."""
+        self.setup(model, ctx)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""

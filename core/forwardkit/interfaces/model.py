@@ -1,0 +1,39 @@
+"""Model: a whole network.
+
+Contract: an ``nn.Module`` created from its Config. Batches are dicts of tensors; ``forward_batch``
+maps a batch to the model output (default: ``self(batch[self.input_key])``), so multi-input models
+(graphs, user history + candidate) need no special case in the trainer. ``example_batch`` returns a
+small valid batch for the conformance kit and benchmarks.
+
+Image inputs are channels-last ``(B, H, W, C)`` and sequences ``(B, N, C)`` throughout forwardkit, the
+same layout as tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from forwardkit.interfaces.base import Component
+
+
+class Model(Component, nn.Module):
+    """Base class of models."""
+
+    #: the batch key ``forward_batch`` feeds to ``forward``
+    input_key: ClassVar[str] = "x"
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        nn.Module.__init__(self)
+        self._init_config(config, overrides)
+
+    def forward_batch(self, batch: Mapping[str, Tensor]) -> Any:
+        """The model output for a batch dict (default: ``self(batch[input_key])``)."""
+        return self(batch[self.input_key])
+
+    def example_batch(self, batch_size: int = 2, *, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """A small random batch this model accepts (used by the conformance kit and ``bench``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define example_batch()")

@@ -1,0 +1,348 @@
+"""The component registry: discovery through entry points, imports on first use.
+
+Discovery imports only each plugin's light registration module (no torch, no model code), calls its
+``forwardkit_register`` hook with a :class:`Registrar`, and records import *paths*. A component's class
+is imported when it is first created. Plugins load one at a time, each in its own ``try``: a plugin
+that fails to import, has a bad hook signature, raises while registering or registers a taken name is
+recorded in :attr:`Registry.plugins` (shown by ``forwardkit doctor``) and every other plugin keeps
+working.
+
+Nothing is registered at import time: the default registry is filled on first use of
+:func:`default_registry`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from importlib.resources import files
+from typing import Any
+
+import pluggy
+
+from forwardkit import hookspecs
+from forwardkit.errors import PluginError, UnknownComponentError, UnknownKindError
+from forwardkit.kinds import KINDS
+
+ENTRY_POINT_GROUP = "forwardkit"
+BUILTIN_PLUGIN = "builtin"
+_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+@dataclass(frozen=True)
+class Paper:
+    """The paper a component implements."""
+
+    title: str
+    arxiv: str | None = None
+    url: str | None = None
+    year: int | None = None
+
+    def cite(self) -> str:
+        ref = f"arXiv:{self.arxiv}" if self.arxiv else (self.url or "")
+        return f"{self.title}" + (f" ({ref})" if ref else "")
+
+
+def import_path(path: str) -> Any:
+    """Import ``"package.module:attr.sub"`` and return the attribute."""
+    module_name, _, attr = path.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True)
+class ComponentInfo:
+    """What the registry knows about one component, without importing it."""
+
+    kind: str
+    name: str
+    target: str
+    plugin: str
+    summary: str = ""
+    config: str | None = None
+    paper: Paper | None = None
+    functional: str | None = None
+    distribution: str | None = None
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def load(self) -> Any:
+        """Import and return the component class (or factory)."""
+        try:
+            return import_path(self.target)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the plugin named
+            raise PluginError(
+                f"{self.qualname} from plugin {self.plugin!r}: cannot import {self.target!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def load_config(self) -> Any:
+        """Import and return the component's pydantic Config class."""
+        if self.config is None:
+            return self.load().Config
+        try:
+            return import_path(self.config)
+        except Exception as exc:  # noqa: BLE001
+            raise PluginError(
+                f"{self.qualname} from plugin {self.plugin!r}: cannot import config {self.config!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["paper"] = asdict(self.paper) if self.paper else None
+        return data
+
+
+@dataclass
+class PluginStatus:
+    """Load status of one plugin, for ``forwardkit doctor`` and ``forwardkit list``."""
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    ok: bool = True
+    error: str | None = None
+    components: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Registrar:
+    """The narrow handle a plugin registers through: it can add components, nothing else."""
+
+    def __init__(self, plugin: str, *, distribution: str | None = None) -> None:
+        self.plugin = plugin
+        self.distribution = distribution
+        self.staged: list[ComponentInfo] = []
+        self.problems: list[str] = []
+
+    def add(
+        self,
+        kind: str,
+        name: str,
+        *,
+        target: str,
+        config: str | None = None,
+        summary: str = "",
+        paper: Paper | dict[str, Any] | None = None,
+        functional: str | None = None,
+    ) -> None:
+        """Register component ``name`` of ``kind``; ``target``/``config`` are ``"module:Attr"`` paths."""
+        if kind not in KINDS:
+            self.problems.append(f"{kind}/{name}: unknown kind {kind!r} (allowed: {', '.join(KINDS)})")
+            return
+        if not isinstance(name, str) or not _NAME.match(name):
+            self.problems.append(f"{kind}/{name}: names are lowercase [a-z0-9_.-], starting with a letter")
+            return
+        for label, path in (("target", target), ("config", config), ("functional", functional)):
+            if path is not None and not (isinstance(path, str) and _TARGET.match(path)):
+                self.problems.append(f"{kind}/{name}: {label} must be 'module:attr', got {path!r}")
+                return
+        if isinstance(paper, dict):
+            paper = Paper(**paper)
+        self.staged.append(
+            ComponentInfo(
+                kind=kind,
+                name=name,
+                target=target,
+                plugin=self.plugin,
+                summary=summary,
+                config=config,
+                paper=paper,
+                functional=functional,
+                distribution=self.distribution,
+            )
+        )
+
+
+class _PluginManager(pluggy.PluginManager):
+    """Accepts a plain ``forwardkit_register`` function as an implementation (no decorator needed)."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name == "forwardkit_register" and callable(getattr(plugin, name, None)):
+            return {}
+        return opts
+
+
+class Registry:
+    """Components by (kind, name), plus the load status of every plugin that was tried."""
+
+    def __init__(self) -> None:
+        self._components: dict[tuple[str, str], ComponentInfo] = {}
+        self.plugins: dict[str, PluginStatus] = {}
+        self._pm = _PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
+
+    # ---- loading -------------------------------------------------------------------------------
+    @classmethod
+    def discover(cls, *, builtin: bool = True, entry_points: bool = True) -> Registry:
+        """A registry with the builtin plugin and every installed ``forwardkit`` entry point."""
+        registry = cls()
+        if builtin:
+            registry.load_plugin(BUILTIN_PLUGIN, lambda: importlib.import_module("forwardkit.builtin"))
+        if entry_points:
+            registry.load_entry_points()
+        return registry
+
+    def load_entry_points(self) -> None:
+        eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+        for ep in eps:
+            dist = getattr(ep, "dist", None)
+            self.load_plugin(
+                ep.name,
+                ep.load,
+                module=ep.value,
+                distribution=dist.name if dist else None,
+                version=dist.version if dist else None,
+            )
+
+    def load_plugin(
+        self,
+        name: str,
+        loader: Callable[[], Any],
+        *,
+        module: str | None = None,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> PluginStatus:
+        """Import one plugin with ``loader()`` and run its hook, isolated from every other plugin."""
+        status = PluginStatus(name=name, module=module or name, distribution=distribution, version=version)
+        if name in self.plugins:
+            status.ok = False
+            status.error = f"a plugin named {name!r} is already loaded (from {self.plugins[name].module})"
+            self.plugins[f"{name}#{len(self.plugins)}"] = status
+            return status
+        self.plugins[name] = status
+        try:
+            plugin = loader()
+        except Exception as exc:  # noqa: BLE001 - isolation: report, keep going
+            return _fail(status, "import failed", exc)
+        try:
+            self._pm.register(plugin, name=name)
+        except Exception as exc:  # noqa: BLE001 - e.g. pluggy.PluginValidationError (bad signature)
+            return _fail(status, "invalid hook", exc)
+        impls = [i for i in self._pm.hook.forwardkit_register.get_hookimpls() if i.plugin_name == name]
+        if not impls:
+            status.ok = False
+            status.error = "no forwardkit_register hook found in the entry-point module"
+            return status
+        registrar = Registrar(name, distribution=distribution)
+        try:
+            for impl in impls:
+                impl.function(**{arg: registrar for arg in impl.argnames})
+        except Exception as exc:  # noqa: BLE001
+            return _fail(status, "forwardkit_register raised", exc)
+        status.problems.extend(registrar.problems)
+        for info in registrar.staged:
+            key = (info.kind, info.name)
+            if key in self._components:
+                owner = self._components[key].plugin
+                status.problems.append(f"{info.qualname}: name already registered by plugin {owner!r}")
+                continue
+            self._components[key] = info
+            status.components.append(info.qualname)
+        if status.problems:
+            status.ok = False
+        return status
+
+    # ---- queries -------------------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> ComponentInfo:
+        """The component ``name`` of ``kind``; unknown names raise with close matches and hints."""
+        if kind not in KINDS:
+            raise UnknownKindError(kind, KINDS)
+        try:
+            return self._components[(kind, name)]
+        except KeyError:
+            raise UnknownComponentError(
+                kind=kind,
+                name=name,
+                known=self.names(kind),
+                other_kinds=self.kinds_of(name),
+                install_hint=install_hint(kind, name),
+            ) from None
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._components
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(n for k, n in self._components if k == kind)
+
+    def kinds_of(self, name: str) -> list[str]:
+        return [k for k in KINDS if (k, name) in self._components]
+
+    def components(self, kind: str | None = None) -> list[ComponentInfo]:
+        items = self._components.values()
+        chosen = [c for c in items if kind is None or c.kind == kind]
+        return sorted(chosen, key=lambda c: (KINDS.index(c.kind), c.name))
+
+    def find(self, name: str) -> list[ComponentInfo]:
+        """Every component called ``name``, of any kind."""
+        return [self._components[(k, name)] for k in self.kinds_of(name)]
+
+    def failed_plugins(self) -> list[PluginStatus]:
+        return [p for p in self.plugins.values() if not p.ok]
+
+
+def _fail(status: PluginStatus, what: str, exc: BaseException) -> PluginStatus:
+    status.ok = False
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" ({tb[-1].filename}:{tb[-1].lineno})" if tb else ""
+    status.error = f"{what}: {type(exc).__name__}: {exc}{where}"
+    return status
+
+
+# ---- the catalog of this repository's plugins (for "pip install" hints) ---------------------------
+_catalog: dict[str, Any] | None = None
+
+
+def catalog() -> dict[str, Any]:
+    """Plugins of the forwardkit repository: ``{"plugins": {slug: {"components": ["kind/name"]}}}``."""
+    global _catalog
+    if _catalog is None:
+        _catalog = json.loads(files("forwardkit").joinpath("catalog.json").read_text())
+    return _catalog
+
+
+def install_hint(kind: str, name: str) -> str | None:
+    """The ``pip install`` command for a repository plugin that provides ``kind/name``, if any."""
+    for slug, entry in catalog().get("plugins", {}).items():
+        if f"{kind}/{name}" in entry.get("components", []):
+            return f'pip install "forwardkit[{slug}]"'
+    return None
+
+
+# ---- the default registry, filled on first use -----------------------------------------------------
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry of the builtin and all installed plugins (discovered once)."""
+    global _default
+    if _default is None:
+        _default = Registry.discover()
+    return _default
+
+
+def set_default_registry(registry: Registry | None) -> None:
+    """Replace (or with ``None``, forget) the process-wide registry; mostly for tests."""
+    global _default
+    _default = registry
+
+
+def iter_components(kind: str | None = None) -> Iterable[ComponentInfo]:
+    return default_registry().components(kind)

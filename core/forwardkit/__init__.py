@@ -1,7 +1,7 @@
 """forwardkit: compose research-paper components (token mixers, learning rules, adapters, ...).
 
 ``import forwardkit`` is cheap: it imports neither torch nor any plugin. Names below load on first
-use; the registry is filled on first use of :func:`registry`.
+use; the registry is filled on first use of :func:`get_registry`.
 """
 
 from __future__ import annotations
@@ -49,10 +49,43 @@ _LAZY: dict[str, str] = {
     "RunContext": "forwardkit.interfaces",
 }
 
-__all__ = sorted([*_LAZY, "registry", "__version__"])
+__all__ = [
+    "Adapter",
+    "Analyzer",
+    "Callback",
+    "ChannelMixer",
+    "ChannelMixerConfig",
+    "ComponentConfig",
+    "ComponentInfo",
+    "ComponentSpec",
+    "Compressor",
+    "ConfigError",
+    "Dataset",
+    "Experiment",
+    "ForwardkitError",
+    "LearningRule",
+    "Model",
+    "Paper",
+    "PluginError",
+    "Registry",
+    "RunContext",
+    "TokenMixer",
+    "TokenMixerConfig",
+    "TrainerConfig",
+    "UnknownComponentError",
+    "__version__",
+    "build_model",
+    "create",
+    "functional",
+    "get_registry",
+    "hookimpl",
+    "load_experiment",
+    "resolve_config",
+    "validate_experiment",
+]
 
 
-def registry() -> Any:
+def get_registry() -> Any:
     """The registry of the builtin and every installed plugin (discovered on first call)."""
     from forwardkit.registry import default_registry
 

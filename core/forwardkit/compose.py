@@ -11,7 +11,9 @@ from forwardkit.kinds import INTERFACES
 from forwardkit.registry import Registry, default_registry, import_path
 
 
-def create(kind: str, name: str, /, config: Any = None, *, registry: Registry | None = None, **overrides: Any) -> Any:
+def create(
+    kind: str, name: str, /, config: Any = None, *, registry: Registry | None = None, **overrides: Any
+) -> Any:
     """Create component ``name`` of ``kind`` from a Config (instance or mapping) and/or keyword fields.
 
     >>> mixer = create("token_mixer", "attention", dim=64)        # doctest: +SKIP
@@ -32,7 +34,9 @@ def create(kind: str, name: str, /, config: Any = None, *, registry: Registry | 
     return obj
 
 
-def build_model(spec: ModelSpec | Mapping[str, Any] | str, *, registry: Registry | None = None, **overrides: Any) -> Any:
+def build_model(
+    spec: ModelSpec | Mapping[str, Any] | str, *, registry: Registry | None = None, **overrides: Any
+) -> Any:
     """Build a model from a spec: a name, ``{"name": ..., **config}``, or a :class:`ModelSpec`.
 
     ``overrides`` replace config fields, e.g. ``build_model("metaformer", num_classes=100)``.

@@ -41,7 +41,7 @@ class ComponentConfig(BaseModel):
     @classmethod
     def _reject_unknown_fields(cls, data: Any) -> Any:
         if isinstance(data, Mapping):
-            known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+            known: set[str] = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
             unknown = [k for k in data if k not in known]
             if unknown:
                 hints = []
@@ -88,7 +88,7 @@ class ComponentSpec:
     """
 
     kind: ClassVar[str] = ""
-    __slots__ = ("name", "config")
+    __slots__ = ("config", "name")
 
     def __init__(self, name: str, config: BaseModel) -> None:
         self.name = name
@@ -183,11 +183,11 @@ class ComponentSpec:
                 config_cls = info.load_config()
                 sub = handler(config_cls.__pydantic_core_schema__)
                 sub = handler.resolve_ref_schema(sub)
-            except Exception:  # noqa: BLE001 - a broken plugin must not break the schema
+            except Exception:
                 continue
             props = {"name": {"const": info.name, "description": info.summary}}
             props.update(sub.get("properties", {}))
-            option = {"type": "object", "title": f"{cls.kind}/{info.name}", "properties": props}
+            option: dict[str, Any] = {"type": "object", "title": f"{cls.kind}/{info.name}", "properties": props}
             option["required"] = ["name", *sub.get("required", [])]
             option["additionalProperties"] = False
             options.append(option)
@@ -318,14 +318,16 @@ def read_mapping(path: Path) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError([ConfigIssue(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")], source=str(path)) from None
-    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError and friends
+        issue = ConfigIssue(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")
+        raise ConfigError([issue], source=str(path)) from None
+    except Exception as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([ConfigIssue(where, f"not valid YAML: {problem}")], source=str(path)) from None
     if not isinstance(data, dict):
-        raise ConfigError([ConfigIssue("", f"expected a mapping at the top, got {type(data).__name__}")], source=str(path))
+        issue = ConfigIssue("", f"expected a mapping at the top, got {type(data).__name__}")
+        raise ConfigError([issue], source=str(path))
     return data
 
 
@@ -363,3 +365,10 @@ class ChannelMixerConfig(ComponentConfig):
     """Fields every channel mixer has; ``dim`` is set by the model that holds the mixer."""
 
     dim: int = Field(64, ge=1, description="channels C of the (B, *spatial, C) tokens")
+
+
+def experiment_json_schema() -> dict[str, Any]:
+    """JSON Schema of :class:`Experiment`, with the configs of every installed component inline."""
+    schema = Experiment.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

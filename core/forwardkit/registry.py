@@ -80,7 +80,7 @@ class ComponentInfo:
         """Import and return the component class (or factory)."""
         try:
             return import_path(self.target)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the plugin named
+        except Exception as exc:
             raise PluginError(
                 f"{self.qualname} from plugin {self.plugin!r}: cannot import {self.target!r}: "
                 f"{type(exc).__name__}: {exc}"
@@ -92,7 +92,7 @@ class ComponentInfo:
             return self.load().Config
         try:
             return import_path(self.config)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise PluginError(
                 f"{self.qualname} from plugin {self.plugin!r}: cannot import config {self.config!r}: "
                 f"{type(exc).__name__}: {exc}"
@@ -230,11 +230,11 @@ class Registry:
         self.plugins[name] = status
         try:
             plugin = loader()
-        except Exception as exc:  # noqa: BLE001 - isolation: report, keep going
+        except Exception as exc:
             return _fail(status, "import failed", exc)
         try:
             self._pm.register(plugin, name=name)
-        except Exception as exc:  # noqa: BLE001 - e.g. pluggy.PluginValidationError (bad signature)
+        except Exception as exc:
             return _fail(status, "invalid hook", exc)
         impls = [i for i in self._pm.hook.forwardkit_register.get_hookimpls() if i.plugin_name == name]
         if not impls:
@@ -245,7 +245,7 @@ class Registry:
         try:
             for impl in impls:
                 impl.function(**{arg: registrar for arg in impl.argnames})
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return _fail(status, "forwardkit_register raised", exc)
         status.problems.extend(registrar.problems)
         for info in registrar.staged:

@@ -31,3 +31,7 @@ def forwardkit_register(registry: Registrar) -> None:
         summary="CIFAR-style basic-block ResNet (depth 6n+2), width and norm options", paper=RESNET_PAPER)
     add("model", "mlp", target="forwardkit.builtin.models:MLPNet", config=f"{_CFG}:MLPNetConfig",
         summary="multilayer perceptron on flattened inputs")
+    add("dataset", "blobs", target="forwardkit.builtin.data:BlobsDataset", config=f"{_CFG}:BlobsConfig",
+        summary="seeded Gaussian class clusters, as vectors (d,) or smooth images (S, S, C)")
+    add("dataset", "sequence", target="forwardkit.builtin.data:SequenceDataset", config=f"{_CFG}:SequenceConfig",
+        summary="seeded (N, C) sequences whose target needs mixing across positions (count_compare, marked_sum)")

@@ -136,3 +136,76 @@ class MLPNetConfig(ComponentConfig):
     norm: Literal["none", "batchnorm", "layernorm"] = "none"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     bias: bool = True
+
+
+# ---- datasets (forwardkit.builtin.data) -----------------------------------------------------------
+class SplitConfig(ComponentConfig):
+    """Fields every dataset with held-out splits has: the val/test fractions and the seed.
+
+    The seed fixes the split (and, for generated data, the samples): the same config gives the same
+    items in every process.
+    """
+
+    val_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="share of the samples in 'val'")
+    test_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="share of the samples in 'test'")
+    seed: int = Field(0, ge=0, description="seed of the generator and of the train/val/test split")
+
+    @model_validator(mode="after")
+    def _check_fractions(self) -> SplitConfig:
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(
+                f"val_fraction + test_fraction must be below 1 (got {self.val_fraction} + {self.test_fraction}),"
+                " or 'train' would be empty"
+            )
+        return self
+
+
+class BlobsConfig(SplitConfig):
+    """Gaussian class clusters: each class has ``clusters_per_class`` centres at distance ``separation``
+    from the origin; samples are centre + N(0, noise^2) in every feature. Classes are balanced.
+    With ``image_size`` the samples are ``(image_size, image_size, image_channels)`` images whose class
+    centres are smooth (upsampled low-resolution) patterns, so convolutional and token-mixing models
+    can learn them too."""
+
+    n_samples: int = Field(1200, ge=3, description="samples over all splits")
+    n_features: int = Field(16, ge=1, description="features per sample (set from image_size when that is given)")
+    num_classes: int = Field(4, ge=2)
+    clusters_per_class: int = Field(1, ge=1, description=">1 makes the class boundaries non-linear")
+    separation: float = Field(3.0, ge=0.0, description="distance of each cluster centre from the origin")
+    noise: float = Field(1.0, gt=0.0, description="standard deviation of the isotropic noise around a centre")
+    image_size: int | None = Field(None, ge=2, description="yield (S, S, image_channels) images instead of vectors")
+    image_channels: int = Field(1, ge=1, description="channels of the images (with image_size)")
+
+    @model_validator(mode="after")
+    def _check_image(self) -> BlobsConfig:
+        if self.image_size is not None:
+            pixels = self.image_size * self.image_size * self.image_channels
+            if "n_features" in self.model_fields_set and self.n_features != pixels:
+                raise ValueError(
+                    f"n_features={self.n_features} contradicts image_size={self.image_size} x "
+                    f"image_channels={self.image_channels} (= {pixels} features); leave n_features out"
+                )
+            if self.n_features != pixels:
+                self.__dict__["n_features"] = pixels
+        if self.n_samples < self.num_classes:
+            raise ValueError(f"n_samples={self.n_samples} is smaller than num_classes={self.num_classes}")
+        return self
+
+
+class SequenceConfig(SplitConfig):
+    """A sequence task that no single position can solve; inputs are ``(length, channels)`` floats.
+
+    * ``count_compare`` (classification, 2 classes): each position holds one symbol, one-hot over the
+      channels; symbol 0 is "A", symbol 1 is "B", the others are fillers (with 2 channels a filler is a
+      zero vector). The label is 1 when A occurs more often than B. Counts never tie, and the margin is
+      often 1, so the model must count over the whole sequence.
+    * ``marked_sum`` (regression, target shape (1,)): channel 0 holds values in U(-1, 1), channel 1
+      marks exactly two positions with 1; further channels hold distractor values. The target is the
+      sum of the two marked values.
+    """
+
+    task: Literal["count_compare", "marked_sum"] = "count_compare"
+    length: int = Field(32, ge=4, description="positions N per sequence")
+    channels: int = Field(4, ge=2, description="channels C per position")
+    n_samples: int = Field(4000, ge=10, description="samples over all splits")
+    noise: float = Field(0.0, ge=0.0, description="std of Gaussian noise added to every input value")

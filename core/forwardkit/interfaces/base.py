@@ -28,4 +28,6 @@ class Component:
 
     @classmethod
     def from_config(cls, config: Any) -> Any:
-        return cls(config)
+        """Create the component from a Config instance (or mapping)."""
+        factory: Any = cls
+        return factory(config)

@@ -1,0 +1,1 @@
+"""The ``forwardkit`` command line (click; rich only for tables, imported when printing them)."""

@@ -1,0 +1,183 @@
+"""``forwardkit`` CLI entry point.
+
+Listing, showing and validating never import torch or plugin model code. Errors that forwardkit
+raises on purpose are printed as one paragraph and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from forwardkit.errors import ForwardkitError
+from forwardkit.kinds import KINDS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn ForwardkitError into a message on stderr and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ForwardkitError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _registry() -> Any:
+    from forwardkit.registry import default_registry
+
+    return default_registry()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="forwardkit", prog_name="forwardkit")
+def cli() -> None:
+    """Compose research-paper components (token mixers, learning rules, adapters, ...) into experiments."""
+
+
+@cli.command("list")
+@click.option("--kind", type=click.Choice(KINDS), help="only components of this kind")
+@click.option("--plugin", "plugin_name", help="only components of this plugin")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@friendly_errors
+def list_cmd(kind: str | None, plugin_name: str | None, as_json: bool) -> None:
+    """List registered components (without importing torch or any model code)."""
+    registry = _registry()
+    comps = [c for c in registry.components(kind) if plugin_name in (None, c.plugin)]
+    failed = registry.failed_plugins()
+    if as_json:
+        payload = {
+            "components": [c.to_dict() for c in comps],
+            "failed_plugins": [p.to_dict() for p in failed],
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    from forwardkit.cli.render import components_table, console
+
+    out = console()
+    out.print(components_table(comps))
+    for status in failed:
+        out.print(f"[yellow]plugin {status.name!r} has problems:[/] {status.error or '; '.join(status.problems)}")
+        out.print("  run [bold]forwardkit doctor[/] for details")
+
+
+@cli.command("show")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(KINDS), help="when the name exists under several kinds")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@friendly_errors
+def show_cmd(name: str, kind: str | None, as_json: bool) -> None:
+    """Show a component: kind, plugin, paper, and its config schema with defaults."""
+    from forwardkit.cli.render import component_details
+
+    registry = _registry()
+    infos = [registry.get(kind, name)] if kind else registry.find(name)
+    if not infos:
+        from forwardkit.errors import UnknownComponentError
+        from forwardkit.registry import install_hint
+
+        known = [c.name for c in registry.components()]
+        hints = [h for h in (install_hint(k, name) for k in KINDS) if h]
+        raise UnknownComponentError(kind="component", name=name, known=known, install_hint=hints[0] if hints else None)
+    details = [component_details(info) for info in infos]
+    if as_json:
+        click.echo(json.dumps(details if len(details) > 1 else details[0], indent=2, default=str))
+        return
+    from forwardkit.cli.render import console, print_details
+
+    for item in details:
+        print_details(console(), item)
+
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@friendly_errors
+def doctor_cmd(as_json: bool) -> None:
+    """Every plugin's load status and errors; exits 1 when a plugin has problems."""
+    registry = _registry()
+    statuses = list(registry.plugins.values())
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
+    else:
+        from forwardkit.cli.render import console, plugins_table
+
+        out = console()
+        out.print(plugins_table(statuses))
+        for status in statuses:
+            for line in ([status.error] if status.error else []) + status.problems:
+                out.print(f"[red]{status.name}[/]: {line}")
+        if all(s.ok for s in statuses):
+            out.print(f"[green]all {len(statuses)} plugins loaded[/]")
+    sys.exit(0 if all(s.ok for s in statuses) else 1)
+
+
+@cli.command("schema")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="write to a file")
+@friendly_errors
+def schema_cmd(output: Path | None) -> None:
+    """JSON Schema of an Experiment with every installed plugin's configs (for editors)."""
+    from forwardkit.config import experiment_json_schema
+
+    text = json.dumps(experiment_json_schema(), indent=2)
+    if output:
+        output.write_text(text + "\n")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text)
+
+
+@cli.command("validate")
+@click.argument("experiment", type=click.Path(path_type=Path))
+@friendly_errors
+def validate_cmd(experiment: Path) -> None:
+    """Validate an experiment file exactly as ``forwardkit run`` will."""
+    from forwardkit.config import load_experiment
+
+    exp = load_experiment(experiment)
+    parts = [f"data={exp.data.name}", f"model={exp.model.name}"]
+    parts += [f"{label}={','.join(s.name for s in specs)}" for label, specs in
+              (("adapters", exp.adapters), ("callbacks", exp.callbacks), ("compressors", exp.compressors)) if specs]
+    click.echo(f"{experiment}: valid ({'; '.join(parts)})")
+
+
+@cli.group("plugin")
+def plugin_group() -> None:
+    """Write plugins."""
+
+
+@plugin_group.command("new")
+@click.argument("slug")
+@click.option("--dir", "parent", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="folder in which the plugin folder is created")
+@click.option("--title", default=None, help="the paper's title")
+@click.option("--arxiv", default=None, help="the paper's arXiv id")
+@friendly_errors
+def plugin_new_cmd(slug: str, parent: Path, title: str | None, arxiv: str | None) -> None:
+    """Scaffold plugin SLUG: pyproject with the entry point, a working token mixer, tests, method card."""
+    from forwardkit.cli.scaffold import scaffold_plugin
+
+    folder = scaffold_plugin(slug, parent=parent, title=title, arxiv=arxiv)
+    click.echo(f"created {folder}")
+    click.echo(f"next: pip install -e {folder} && forwardkit show {slug.replace('-', '_')}_mixer "
+               f"&& pytest {folder / 'tests'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="forwardkit")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

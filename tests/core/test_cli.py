@@ -1,0 +1,76 @@
+"""The CLI: listing, showing, validating, schema; errors exit 2 with one paragraph, no traceback."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+
+def test_list_and_show(cli):
+    listed = cli("list", "--kind", "token_mixer", "--json")
+    assert listed.returncode == 0
+    names = {c["name"] for c in json.loads(listed.stdout)["components"]}
+    assert {"identity", "attention"} <= names
+    shown = cli("show", "attention", "--json")
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["kind"] == "token_mixer" and data["paper"]["arxiv"] == "1706.03762"
+    fields = {f["name"]: f for f in data["fields"]}
+    assert fields["head_dim"]["default"] == 32 and fields["head_dim"]["constraints"] == {"minimum": 1}
+    table = cli("show", "metaformer")
+    assert table.returncode == 0 and "token_mixers" in table.stdout
+
+
+def test_show_name_under_several_kinds_shows_each(cli):
+    both = json.loads(cli("show", "mlp", "--json").stdout)
+    assert {d["kind"] for d in both} == {"channel_mixer", "model"}
+    one = json.loads(cli("show", "mlp", "--kind", "model", "--json").stdout)
+    assert one["kind"] == "model"
+
+
+def test_unknown_name_exits_2_with_suggestion_and_no_traceback(cli):
+    result = cli("show", "atention")
+    assert result.returncode == 2
+    assert "Did you mean 'attention'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_good_and_bad_files(cli, tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({"data": "blobs", "model": {"name": "mlp", "hidden": [32]}}))
+    ok = cli("validate", str(good))
+    assert ok.returncode == 0, ok.stderr
+    assert "valid" in ok.stdout
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"data": "blobs", "model": {"name": "mlp", "act": "swish", "hiden": [3]}}))
+    result = cli("validate", str(bad))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "model: unknown field 'hiden' (did you mean 'hidden'?)" in result.stderr
+    missing = cli("validate", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "file not found" in missing.stderr
+
+
+def test_schema_holds_every_installed_component(cli, tmp_path):
+    out = tmp_path / "schema.json"
+    result = cli("schema", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(out.read_text())
+    model_options = schema["properties"]["model"]["anyOf"]
+    assert model_options[0]["enum"] == ["metaformer", "mlp", "resnet"]
+    titles = {o.get("title") for o in model_options[1:]}
+    assert {"model/metaformer", "model/resnet", "model/mlp"} <= titles
+    meta = next(o for o in model_options[1:] if o.get("title") == "model/metaformer")
+    assert "token_mixers" in meta["properties"]
+
+
+def test_plugin_new_refuses_to_overwrite(cli, tmp_path):
+    first = cli("plugin", "new", "some-paper", "--dir", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    marker = tmp_path / "some-paper" / "README.md"
+    marker.write_text("my notes")
+    again = cli("plugin", "new", "some-paper", "--dir", str(tmp_path))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert marker.read_text() == "my notes"

@@ -231,6 +231,10 @@ class AnalyzerSpec(ComponentSpec):
     kind = "analyzer"
 
 
+class TaskSpec(ComponentSpec):
+    kind = "task"
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     cls.kind: cls
     for cls in (
@@ -243,6 +247,7 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
         CompressorSpec,
         DatasetSpec,
         AnalyzerSpec,
+        TaskSpec,
     )
 }
 
@@ -251,18 +256,24 @@ class TrainerConfig(ComponentConfig):
     """How the trainer runs the loop (the learning rule owns the update)."""
 
     epochs: int = Field(1, ge=0, description="passes over the training split")
-    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
-    batch_size: int = Field(64, ge=1)
+    max_steps: int | None = Field(None, ge=1, description="stop after this many steps (optimizer updates)")
+    batch_size: int = Field(64, ge=1, description="global batch size (split across processes)")
     eval_batch_size: int | None = Field(None, ge=1, description="defaults to batch_size")
-    eval_every: int = Field(1, ge=0, description="evaluate every N epochs (0: only at the end)")
+    eval_every: int = Field(1, ge=0, description="evaluate on 'val' every N epochs (0: only at the end)")
+    test_at_end: bool = Field(True, description="evaluate on 'test' when training ends")
+    shuffle: bool = True
+    drop_last: bool = Field(False, description="drop the last incomplete batch of each epoch")
     device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:1', or 'auto'")
-    precision: Literal["32", "bf16", "16"] = "32"
-    num_workers: int = Field(0, ge=0)
-    log_every: int = Field(10, ge=1, description="steps between logged metric lines")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    log_every: int = Field(10, ge=1, description="steps between logged training metrics")
     checkpoint_every: int = Field(1, ge=0, description="checkpoint every N epochs (0: only at the end)")
+    checkpoint_every_steps: int = Field(0, ge=0, description="also checkpoint every N steps (0: off)")
+    keep_checkpoints: int = Field(2, ge=1, description="how many recent checkpoints to keep")
     out_dir: str = Field("runs", description="parent folder of run directories")
     task: str | None = Field(None, description="override the task chosen from the dataset metadata")
-    progress: Literal["auto", "bar", "log", "none"] = "auto"
+    progress: Literal["auto", "bar", "log", "none"] = Field("auto", description="auto: a bar on a terminal")
+    tensorboard: bool = Field(False, description="also write TensorBoard event files")
+    plots: bool = Field(True, description="write curves.png at the end")
 
 
 class Experiment(ComponentConfig):

@@ -14,6 +14,7 @@ Kind = Literal[
     "compressor",
     "dataset",
     "analyzer",
+    "task",
 ]
 
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -29,4 +30,5 @@ INTERFACES: dict[str, str] = {
     "compressor": "forwardkit.interfaces.compressor:Compressor",
     "dataset": "forwardkit.interfaces.dataset:Dataset",
     "analyzer": "forwardkit.interfaces.analyzer:Analyzer",
+    "task": "forwardkit.interfaces.task:Task",
 }

@@ -36,7 +36,8 @@ def test_four_stage_images_with_per_stage_mixers():
     kinds = [type(stage.blocks[0].token_mixer) for stage in model.stages]
     assert kinds == [Identity, Identity, Attention, Attention]
     assert [len(stage.blocks) for stage in model.stages] == [1, 1, 2, 1]
-    assert all(isinstance(b.channel_mixer, MLP) and b.channel_mixer.dim == d for s, d in zip(model.stages, DIMS) for b in s.blocks)
+    for stage, dim in zip(model.stages, DIMS, strict=True):
+        assert all(isinstance(b.channel_mixer, MLP) and b.channel_mixer.dim == dim for b in stage.blocks)
     assert isinstance(model.stages[0].downsample, nn.Identity)
     assert model.stages[1].downsample.proj.conv.weight.shape == (16, 8, 3, 3)
     out = model(torch.randn(2, 32, 32, 3))
@@ -80,6 +81,7 @@ def test_token_ids_with_vocab_and_last_token_pooling():
     other_suffix = torch.cat([ids[:, :12], torch.randint(0, 50, (3, 8))], 1)
     tokens = model.forward_features(other_suffix)
     torch.testing.assert_close(model.forward_head(tokens[:, :12]), prefix)
+    torch.testing.assert_close(model.forward_head(tokens), model.head(model.norm(tokens[:, -1])))
 
 
 def test_bad_input_shape_is_a_clear_error():
@@ -170,7 +172,7 @@ def test_drop_path_is_per_sample_and_only_in_training():
 
 
 def test_drop_path_schedule_and_model_modes():
-    assert drop_path_schedule(0.3, [1, 2, 1]) == [[0.0], [0.1, 0.2], [pytest.approx(0.3)]]
+    assert drop_path_schedule(0.3, [1, 2, 1]) == [[0.0], pytest.approx([0.1, 0.2]), pytest.approx([0.3])]
     model = small(drop_path_rate=0.5, token_mixers="identity")
     rates = [b.drop_path.p for s in model.stages for b in s.blocks]
     assert rates[0] == 0.0 and rates[-1] == pytest.approx(0.5) and rates == sorted(rates)

@@ -35,3 +35,24 @@ def forwardkit_register(registry: Registrar) -> None:
         summary="seeded Gaussian class clusters, as vectors (d,) or smooth images (S, S, C)")
     add("dataset", "sequence", target="forwardkit.builtin.data:SequenceDataset", config=f"{_CFG}:SequenceConfig",
         summary="seeded (N, C) sequences whose target needs mixing across positions (count_compare, marked_sum)")
+    _register_training(registry)
+
+
+def _register_training(registry: Registrar) -> None:
+    """Tasks, the backprop rule and the builtin callbacks."""
+    cfg = "forwardkit.builtin.training_config"
+    add = registry.add
+    add("task", "classification", target="forwardkit.builtin.tasks:Classification",
+        config=f"{cfg}:ClassificationConfig", summary="cross-entropy on logits; accuracy and top-k accuracy")
+    add("task", "regression", target="forwardkit.builtin.tasks:Regression", config=f"{cfg}:RegressionConfig",
+        summary="mean squared error; MAE")
+    add("task", "forecasting", target="forwardkit.builtin.tasks:Forecasting", config=f"{cfg}:ForecastingConfig",
+        summary="MSE and MAE over (horizon, variates) windows")
+    add("learning_rule", "backprop", target="forwardkit.builtin.backprop:Backprop", config=f"{cfg}:BackpropConfig",
+        summary="backpropagation with sgd/adam/adamw, weight decay, clipping, schedules, accumulation, autocast")
+    add("callback", "early_stopping", target="forwardkit.builtin.callbacks:EarlyStopping",
+        config=f"{cfg}:EarlyStoppingConfig", summary="stop when a validation metric stops improving")
+    add("callback", "nan_guard", target="forwardkit.builtin.callbacks:NanGuard", config=f"{cfg}:NanGuardConfig",
+        summary="stop at the first non-finite loss or gradient, keeping the last good checkpoint")
+    add("callback", "lr_monitor", target="forwardkit.builtin.callbacks:LRMonitor", config=f"{cfg}:LRMonitorConfig",
+        summary="log the learning rate of every parameter group")

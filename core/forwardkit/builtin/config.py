@@ -74,7 +74,9 @@ class MetaFormerConfig(ComponentConfig):
         default_factory=lambda: [ChannelMixerSpec.parse("mlp")],
         description="one spec for every stage, or one per stage",
     )
-    norm: Annotated[list[Norm], BeforeValidator(_as_list)] = Field(["layernorm_nobias"], description="block norm, one or per stage")
+    norm: Annotated[list[Norm], BeforeValidator(_as_list)] = Field(
+        ["layernorm_nobias"], description="block norm, one or per stage"
+    )
     norm_eps: float = Field(1e-6, gt=0.0)
     stem_kernel: int = Field(3, ge=1)
     stem_stride: int = Field(2, ge=1)

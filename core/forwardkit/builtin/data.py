@@ -76,7 +76,9 @@ class TensorSplit(TorchDataset):
         return {k: v[index] for k, v in self.tensors.items()}
 
     def __repr__(self) -> str:
-        shapes = ", ".join(f"{k}={tuple(v.shape[1:])}:{str(v.dtype).removeprefix('torch.')}" for k, v in self.tensors.items())
+        shapes = ", ".join(
+            f"{k}={tuple(v.shape[1:])}:{str(v.dtype).removeprefix('torch.')}" for k, v in self.tensors.items()
+        )
         return f"TensorSplit(n={len(self)}, {shapes})"
 
 
@@ -184,8 +186,9 @@ def make_blobs(
 
     Classes are balanced (``n_samples // num_classes`` each, the remainder spread over the first
     classes); each class's samples are spread evenly over its clusters. Every cluster centre lies at
-    distance ``separation`` from the origin (with one feature: evenly spaced on ``[-sep, sep]``). Image centres are low-resolution random patterns,
-    bilinearly upsampled, so that neighbouring pixels are correlated.
+    distance ``separation`` from the origin (with one feature: evenly spaced on ``[-sep, sep]``).
+    Image centres are low-resolution random patterns, bilinearly upsampled, so that neighbouring
+    pixels are correlated.
     """
     g = torch.Generator().manual_seed(seed)
     n_centres = num_classes * clusters_per_class

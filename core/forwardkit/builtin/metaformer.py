@@ -11,7 +11,8 @@ own model can reuse them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -222,8 +223,9 @@ def init_weights(module: nn.Module) -> None:
     zero biases."""
     if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding)):
         nn.init.trunc_normal_(module.weight, std=0.02)
-        if getattr(module, "bias", None) is not None:
-            nn.init.zeros_(module.bias)
+        bias = getattr(module, "bias", None)
+        if isinstance(bias, Tensor):
+            nn.init.zeros_(bias)
 
 
 class MetaFormer(Model):
@@ -254,7 +256,8 @@ class MetaFormer(Model):
             vocab_size=cfg.vocab_size,
         )
         token_specs, channel_specs = cfg.per_stage("token_mixers"), cfg.per_stage("channel_mixers")
-        norms, ls_inits, rs_inits = cfg.per_stage("norm"), cfg.per_stage("layer_scale_init"), cfg.per_stage("res_scale_init")
+        norms = cfg.per_stage("norm")
+        ls_inits, rs_inits = cfg.per_stage("layer_scale_init"), cfg.per_stage("res_scale_init")
         rates = drop_path_schedule(cfg.drop_path_rate, cfg.depths)
         stages = []
         for i, (dim, depth) in enumerate(zip(cfg.dims, cfg.depths, strict=True)):
@@ -272,8 +275,8 @@ class MetaFormer(Model):
             stage = MetaFormerStage(
                 dim=dim,
                 depth=depth,
-                token_mixer=lambda spec=tspec, d=dim: spec.build(dim=d),
-                channel_mixer=lambda spec=cspec, d=dim: spec.build(dim=d),
+                token_mixer=partial(tspec.build, dim=dim),
+                channel_mixer=partial(cspec.build, dim=dim),
                 downsample=downsample,
                 norm=norms[i],
                 norm_eps=cfg.norm_eps,
@@ -281,7 +284,7 @@ class MetaFormer(Model):
                 res_scale_init=rs_inits[i],
                 drop_path=rates[i],
             )
-            first = stage.blocks[0]
+            first = cast(MetaFormerBlock, stage.blocks[0])
             check_ranks(first.token_mixer, cfg.rank, f"stage {i}: token mixer {tspec.name!r}")
             check_ranks(first.channel_mixer, cfg.rank, f"stage {i}: channel mixer {cspec.name!r}")
             stages.append(stage)

@@ -152,6 +152,91 @@ def validate_cmd(experiment: Path) -> None:
     click.echo(f"{experiment}: valid ({'; '.join(parts)})")
 
 
+def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``("trainer.epochs=3", "model.dims=[8,16]")`` -> nested dict (values parsed as YAML)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--set")
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@cli.command("run")
+@click.argument("experiment", required=False, type=click.Path(path_type=Path))
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="continue the run in this directory from its latest checkpoint")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), help="where the run writes")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="override a field, e.g. --set trainer.epochs=3 (repeatable; values are YAML)")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="data-parallel processes (DDP: gloo on CPU, nccl on GPU)")
+@click.option("--quiet", is_flag=True, help="no progress output")
+@friendly_errors
+def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | None, sets: tuple[str, ...],
+            nproc: int, quiet: bool) -> None:
+    """Train an experiment (YAML/JSON). With no EXPERIMENT: the token-mixer bake-off on digits."""
+    from forwardkit.config import read_mapping
+
+    overrides = _parse_sets(sets)
+    if quiet:
+        overrides = _merge(overrides, {"trainer": {"progress": "none"}})
+    if experiment is None and resume_dir is None:
+        from forwardkit.engine.bakeoff import BakeoffConfig, run_bakeoff
+        from forwardkit.config import resolve_config
+
+        cfg = resolve_config(BakeoffConfig, None, overrides)
+        run_bakeoff(cfg, out_dir=run_dir, verbose=not quiet)
+        return
+    if resume_dir is not None:
+        saved = resume_dir / "experiment.json"
+        data = read_mapping(experiment if experiment else saved)
+        run_dir = resume_dir
+    else:
+        assert experiment is not None
+        data = read_mapping(experiment)
+    from forwardkit.config import validate_experiment
+
+    exp = validate_experiment(_merge(data, overrides), source=str(experiment or resume_dir))
+    from forwardkit.engine.trainer import new_run_dir
+
+    run_dir = run_dir or new_run_dir(exp)
+    payload = (exp.to_dict(), str(run_dir), resume_dir is not None)
+    if nproc > 1:
+        from forwardkit.engine.distributed import launch
+
+        launch(nproc, _train, *payload)
+    else:
+        _train(*payload)
+
+
+def _train(experiment: dict[str, Any], run_dir: str, resume: bool) -> None:
+    from forwardkit.engine.distributed import shutdown
+    from forwardkit.engine.trainer import fit
+
+    try:
+        fit(experiment, run_dir=run_dir, resume=resume)
+    finally:
+        shutdown()
+
+
 @cli.group("plugin")
 def plugin_group() -> None:
     """Write plugins."""

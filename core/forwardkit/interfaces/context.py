@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
+
+
+def _no_after_backward() -> None:
+    return None
 
 
 @dataclass
 class RunContext:
     """Mutable state of one run, owned by the trainer.
 
-    Learning rules read ``model``, ``device`` and ``loss_fn``; callbacks read ``step``/``epoch`` and may
-    set ``should_stop`` (with ``stop_reason``). ``extra`` is free space for plugins, namespaced by the
-    plugin's name.
+    A learning rule computes outputs with ``ctx.forward(batch)`` (which goes through DDP when the run is
+    distributed), the training loss with ``ctx.loss_fn(output, batch)`` (the task's loss plus adapters'
+    extra losses), and calls ``ctx.after_backward()`` once gradients are final and before it updates,
+    so that callbacks can read or change them. It skips its update when ``ctx.should_stop`` was set there
+    (e.g. by the NaN guard). Callbacks read ``step``/``epoch`` and may call ``request_stop``.
+    ``extra`` is free space for plugins, keyed by the plugin's name.
     """
 
     model: nn.Module
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    loss_fn: Callable[[Any, dict[str, torch.Tensor]], torch.Tensor] | None = None
+    forward: Callable[[Mapping[str, Tensor]], Any] | None = None
+    loss_fn: Callable[[Any, Mapping[str, Tensor]], Tensor] | None = None
+    after_backward: Callable[[], None] = _no_after_backward
     step: int = 0
     epoch: int = 0
-    max_steps: int | None = None
+    steps_per_epoch: int = 1
+    total_steps: int = 1
     epochs: int = 1
     rank: int = 0
     world_size: int = 1
     run_dir: Path | None = None
     should_stop: bool = False
     stop_reason: str | None = None
+    checkpoint_allowed: bool = True
     last_metrics: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -39,6 +50,16 @@ class RunContext:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def request_stop(self, reason: str) -> None:
+    def request_stop(self, reason: str, *, keep_last_checkpoint: bool = False) -> None:
+        """Stop after this step; with ``keep_last_checkpoint`` no checkpoint of the current state is written."""
         self.should_stop = True
         self.stop_reason = reason
+        if keep_last_checkpoint:
+            self.checkpoint_allowed = False
+
+    def run_forward(self, batch: Mapping[str, Tensor]) -> Any:
+        """The model output for ``batch`` (through ``forward`` when set, else ``model.forward_batch``)."""
+        if self.forward is not None:
+            return self.forward(batch)
+        forward_batch = getattr(self.model, "forward_batch", None)
+        return forward_batch(batch) if forward_batch else self.model(batch["x"])

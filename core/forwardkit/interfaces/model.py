@@ -11,6 +11,7 @@ same layout as tokens.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -29,6 +30,32 @@ class Model(Component, nn.Module):
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         nn.Module.__init__(self)
         self._init_config(config, overrides)
+
+    @classmethod
+    def fields_from_metadata(cls, metadata: Any) -> dict[str, Any]:
+        """Config fields the trainer fills from the dataset's metadata unless the experiment sets them.
+
+        The default fills the conventional fields when the Config has them: ``in_channels`` (last axis
+        of the input), ``in_features`` (product of the input shape), ``num_classes`` (classes, or the
+        number of target values for regression), and ``rank`` (spatial rank of the input).
+        """
+        fields = cls.Config.model_fields
+        shape = tuple(metadata.input_shape)
+        out: dict[str, Any] = {}
+        if "in_channels" in fields and shape:
+            out["in_channels"] = shape[-1]
+        if "in_features" in fields:
+            out["in_features"] = math.prod(shape) if shape else 1
+        if "num_classes" in fields:
+            if metadata.num_classes is not None:
+                out["num_classes"] = metadata.num_classes
+            elif metadata.target_shape:
+                out["num_classes"] = math.prod(metadata.target_shape)
+            else:
+                out["num_classes"] = 1
+        if "rank" in fields and len(shape) >= 2:
+            out["rank"] = len(shape) - 1
+        return out
 
     def forward_batch(self, batch: Mapping[str, Tensor]) -> Any:
         """The model output for a batch dict (default: ``self(batch[input_key])``)."""

@@ -52,7 +52,7 @@ def load_offline(dataset: str, source: str, package: str, loader: Callable[[], T
             f"dataset {dataset!r} needs the package {package!r} ({exc}); "
             f'install it with: pip install "forwardkit[datasets]" (or pip install {package})'
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - any loader failure gets the same actionable message
+    except Exception as exc:  # any loader failure gets the same actionable message
         raise OfflineDataError(
             f"dataset {dataset!r}: could not load {source} from the installed {package!r} package "
             f"({type(exc).__name__}: {exc}). forwardkit datasets are offline-only and never download; "
@@ -104,7 +104,7 @@ def image_classification_splits(
     index = stratified_split(labels, val_fraction, test_fraction, seed)
     x, stats = normalize_images(images, index["train"], mode=normalize, scale=scale)
     xt = torch.from_numpy(np.ascontiguousarray(x))
-    yt = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    yt = torch.from_numpy(np.array(labels, dtype=np.int64))
     splits = {}
     for name, idx in index.items():
         i = torch.from_numpy(idx).long()

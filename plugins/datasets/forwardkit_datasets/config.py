@@ -133,8 +133,8 @@ class TimeSeriesConfig(SplitConfig):
     transform: Literal["none", "diff", "log_diff"] = Field(
         "none", description="applied before splitting: first differences, or differences of the logarithm"
     )
-    lookback: int = Field(16, ge=1, description="input steps per window")
-    horizon: int = Field(4, ge=1, description="target steps per window")
+    lookback: int = Field(12, ge=1, description="input steps per window")
+    horizon: int = Field(3, ge=1, description="target steps per window")
     stride: int = Field(1, ge=1, description="steps between the starts of consecutive windows")
     standardize: bool = Field(True, description="z-score every variate with the train segment's statistics")
     seed: int = Field(0, ge=0, description="unused: the split is chronological and windows are not shuffled")

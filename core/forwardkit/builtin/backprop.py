@@ -1,0 +1,124 @@
+"""The builtin ``backprop`` learning rule: one optimizer step per batch from backpropagated gradients."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from forwardkit.builtin.training_config import BackpropConfig
+from forwardkit.interfaces.context import RunContext
+from forwardkit.interfaces.learning_rule import LearningRule
+
+
+def param_groups(model: nn.Module, weight_decay: float, decay_1d: bool) -> list[dict[str, Any]]:
+    """Trainable parameters in two groups: decayed (>=2-d) and not decayed (1-d: norms, biases)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 or decay_1d else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def make_optimizer(model: nn.Module, cfg: BackpropConfig) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.weight_decay, cfg.decay_1d)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+
+
+def lr_factor(step: int, *, cfg: BackpropConfig, steps_per_epoch: int, total_steps: int) -> float:
+    """Multiplier of the base learning rate at optimizer step ``step`` (0-based): warm-up, then schedule."""
+    warmup = cfg.warmup_steps + round(cfg.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return 0.01 + 0.99 * step / warmup
+    if cfg.schedule == "step":
+        return cfg.gamma ** math.floor(step / (cfg.step_epochs * steps_per_epoch))
+    if cfg.schedule == "cosine":
+        span = max(total_steps - warmup, 1)
+        progress = min((step - warmup) / span, 1.0)
+        floor = cfg.min_lr / cfg.lr
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0
+
+
+def split_batch(batch: Mapping[str, Tensor], parts: int) -> list[dict[str, Tensor]]:
+    """Split every tensor of a batch along dim 0 into ``parts`` micro-batches (fewer if the batch is small)."""
+    size = len(next(iter(batch.values())))
+    chunk = math.ceil(size / parts)
+    return [{k: v[i : i + chunk] for k, v in batch.items()} for i in range(0, size, chunk)]
+
+
+class Backprop(LearningRule):
+    """Backpropagation with a torch optimizer and a per-step learning-rate schedule.
+
+    ``step``: zero grads; for each micro-batch forward, loss / n_micro, backward; clip the global norm;
+    ``ctx.after_backward()`` (callbacks see the final gradients); unless a callback stopped the run,
+    set the scheduled learning rate and update.
+    """
+
+    Config = BackpropConfig
+
+    def __init__(self, config: BackpropConfig | None = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.updates = 0
+
+    def setup(self, model: nn.Module, ctx: RunContext) -> None:
+        self.optimizer = make_optimizer(model, self.config)
+
+    def current_lr(self, ctx: RunContext) -> float:
+        factor = lr_factor(self.updates, cfg=self.config, steps_per_epoch=ctx.steps_per_epoch,
+                           total_steps=ctx.total_steps)
+        return self.config.lr * factor
+
+    def _autocast(self, device: torch.device) -> Any:
+        if self.config.autocast == "off":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.autocast == "bf16" else torch.float16
+        return torch.autocast(device_type=device.type, dtype=dtype)
+
+    def step(self, batch: Mapping[str, Tensor], ctx: RunContext) -> dict[str, float]:
+        assert self.optimizer is not None and ctx.loss_fn is not None, "setup() must run first"
+        self.optimizer.zero_grad(set_to_none=True)
+        micro = split_batch(batch, self.config.accumulate) if self.config.accumulate > 1 else [batch]
+        total = torch.zeros(())
+        for part in micro:
+            with self._autocast(ctx.device):
+                output = ctx.run_forward(part)
+                loss = ctx.loss_fn(output, part) * (len(next(iter(part.values()))) / len(next(iter(batch.values()))))
+            loss.backward()
+            total += loss.detach().float().cpu()
+        metrics = {"loss": float(total)}
+        if self.config.grad_clip_norm is not None:
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip_norm))
+        ctx.last_metrics = metrics
+        ctx.after_backward()
+        if ctx.should_stop:
+            return metrics
+        lr = self.current_lr(ctx)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.step()
+        self.updates += 1
+        metrics["lr"] = lr
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict() if self.optimizer else None, "updates": self.updates}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.updates = int(state["updates"])
+        if state.get("optimizer") is not None:
+            assert self.optimizer is not None, "setup() must run before load_state_dict()"
+            self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,82 @@
+"""The builtin tasks: classification, regression, forecasting (losses and exact batch metrics)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from forwardkit.builtin.training_config import ClassificationConfig, ForecastingConfig, RegressionConfig
+from forwardkit.interfaces.task import Task
+
+
+class Classification(Task):
+    """Logits ``(B, K)`` vs labels ``(B,)``: cross-entropy; accuracy and top-k accuracy."""
+
+    Config = ClassificationConfig
+    primary_metric = "accuracy"
+    mode = "max"
+
+    def loss(self, output: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
+        return F.cross_entropy(output, batch["y"], label_smoothing=self.config.label_smoothing)
+
+    def metrics(self, output: Tensor, batch: Mapping[str, Tensor]) -> dict[str, tuple[float, int]]:
+        y = batch["y"]
+        n = int(y.shape[0])
+        out = {
+            "loss": (float(F.cross_entropy(output, y, reduction="sum")), n),
+            "accuracy": (float((output.argmax(dim=-1) == y).sum()), n),
+        }
+        k = self.config.top_k
+        if output.shape[-1] > k:
+            top = output.topk(k, dim=-1).indices
+            out[f"top{k}"] = (float((top == y[:, None]).any(dim=-1).sum()), n)
+        return out
+
+
+class _Squared(Task):
+    """Outputs reshaped to the target shape; MSE loss, MSE and MAE metrics (per element)."""
+
+    primary_metric = "mse"
+    mode = "min"
+
+    @staticmethod
+    def _aligned(output: Any, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        y = batch["y"].float()
+        return output.reshape(y.shape), y
+
+    def loss(self, output: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
+        pred, y = self._aligned(output, batch)
+        return F.mse_loss(pred, y)
+
+    def metrics(self, output: Tensor, batch: Mapping[str, Tensor]) -> dict[str, tuple[float, int]]:
+        pred, y = self._aligned(output, batch)
+        n = int(y.numel())
+        diff = pred - y
+        return {"mse": (float(diff.pow(2).sum()), n), "mae": (float(diff.abs().sum()), n),
+                "loss": (float(diff.pow(2).sum()), n)}
+
+
+class Regression(_Squared):
+    Config = RegressionConfig
+
+
+class Forecasting(_Squared):
+    Config = ForecastingConfig
+
+
+def accumulate(totals: dict[str, list[float]], batch_metrics: Mapping[str, tuple[float, int]]) -> None:
+    """Add one batch's ``{name: (sum, count)}`` into running ``totals``."""
+    for name, (value, count) in batch_metrics.items():
+        acc = totals.setdefault(name, [0.0, 0])
+        acc[0] += value
+        acc[1] += count
+
+
+def averages(totals: Mapping[str, list[float]]) -> dict[str, float]:
+    return {name: value / max(count, 1) for name, (value, count) in totals.items()}
+
+

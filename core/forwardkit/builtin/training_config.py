@@ -1,0 +1,73 @@
+"""Configs of the builtin training components: tasks, the backprop rule, callbacks (torch-free)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from forwardkit.config import ComponentConfig
+
+
+class ClassificationConfig(ComponentConfig):
+    """Cross-entropy on logits ``(B, K)`` against integer labels ``(B,)``; accuracy and top-k."""
+
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    top_k: int = Field(5, ge=2, description="also report top-k accuracy when there are more than k classes")
+
+
+class RegressionConfig(ComponentConfig):
+    """Mean squared error on outputs reshaped to the target's shape; MAE reported too."""
+
+
+class ForecastingConfig(ComponentConfig):
+    """MSE over (horizon, variates) windows; MAE reported too (metrics on the standardised scale)."""
+
+
+class BackpropConfig(ComponentConfig):
+    """Gradient descent by backpropagation: optimizer, weight decay, clipping, schedule, accumulation."""
+
+    optimizer: Literal["sgd", "adam", "adamw"] = "adamw"
+    lr: float = Field(1e-3, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="sgd only")
+    nesterov: bool = Field(False, description="sgd only")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="adam/adamw")
+    eps: float = Field(1e-8, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    decay_1d: bool = Field(False, description="also decay 1-d parameters (norm scales, biases)")
+    grad_clip_norm: float | None = Field(None, gt=0.0, description="clip the global gradient norm")
+    schedule: Literal["constant", "step", "cosine"] = "constant"
+    warmup_steps: int = Field(0, ge=0, description="linear warm-up from lr/100, in optimizer steps")
+    warmup_epochs: float = Field(0.0, ge=0.0, description="warm-up in epochs (added to warmup_steps)")
+    step_epochs: float = Field(30.0, gt=0.0, description="'step': multiply by gamma every this many epochs")
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+    min_lr: float = Field(0.0, ge=0.0, description="'cosine': the final learning rate")
+    accumulate: int = Field(1, ge=1, description="micro-batches per optimizer step (gradient accumulation)")
+    autocast: Literal["off", "bf16", "fp16"] = Field("off", description="mixed precision for the forward pass")
+
+    @model_validator(mode="after")
+    def _sgd_only(self) -> BackpropConfig:
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov needs optimizer='sgd' and momentum > 0")
+        return self
+
+
+class EarlyStoppingConfig(ComponentConfig):
+    """Stop when the monitored validation metric has not improved for ``patience`` evaluations."""
+
+    monitor: str | None = Field(None, description="e.g. 'val/accuracy'; None: the task's primary metric")
+    mode: Literal["auto", "max", "min"] = "auto"
+    patience: int = Field(3, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class NanGuardConfig(ComponentConfig):
+    """Stop the run with a clear message at the first non-finite loss or gradient (before the update)."""
+
+    check_grads: bool = True
+
+
+class LRMonitorConfig(ComponentConfig):
+    """Log the learning rate of every optimizer parameter group as ``lr/group<i>``."""
+
+    every: int = Field(1, ge=1, description="log every N steps")

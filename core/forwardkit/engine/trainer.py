@@ -1,0 +1,434 @@
+"""The trainer: owns the loop (epochs, evaluation, logging, checkpoints, device, seeding, processes).
+
+The learning rule owns the update (``rule.step(batch, ctx)``); callbacks observe and modify through the
+loop events, in ascending priority. A run directory holds ``experiment.json``, ``metrics.jsonl`` /
+``metrics.csv``, ``summary.json``, ``curves.png`` and ``checkpoints/``. Resuming from a checkpoint
+continues bit-identically on CPU: the data order depends only on (seed, epoch), and every RNG state,
+the rule's and the callbacks' state are restored at a step boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from forwardkit.compose import create
+from forwardkit.config import Experiment, validate_experiment
+from forwardkit.engine import checkpoint as ckpt
+from forwardkit.engine.data import epoch_batches, iterate, loader, steps_per_epoch, to_device
+from forwardkit.engine.logs import MetricsLog, Progress, plot_curves, summary_table
+from forwardkit.engine.seeding import rng_state, seed_everything, set_rng_state
+from forwardkit.engine.state import atomic_write_text, dumps_json
+from forwardkit.errors import ForwardkitError
+from forwardkit.interfaces import Adapter, Callback, Dataset, LearningRule, RunContext, Task
+from forwardkit.registry import Registry, default_registry
+
+
+@dataclass
+class FitResult:
+    """What a finished (or stopped) run returns."""
+
+    run_dir: Path | None
+    model: nn.Module
+    steps: int
+    seconds: float
+    final: dict[str, float] = field(default_factory=dict)
+    stop_reason: str | None = None
+    train_samples_per_s: float = 0.0
+
+
+class _BatchForward(nn.Module):
+    """Lets DDP wrap ``model.forward_batch``: DDP calls ``forward``, which forwards the whole batch dict."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, Tensor]) -> Any:
+        return forward_batch(self.model, batch)
+
+
+def forward_batch(model: nn.Module, batch: dict[str, Tensor]) -> Any:
+    fn = getattr(model, "forward_batch", None)
+    return fn(batch) if fn is not None else model(batch["x"])
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ForwardkitError(f"trainer.device is {name!r} but CUDA is not available here; use 'cpu' or 'auto'")
+    return device
+
+
+def new_run_dir(experiment: Experiment) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return Path(experiment.trainer.out_dir) / f"{experiment.name}-{stamp}"
+
+
+class Trainer:
+    """Builds an experiment's components and trains them.
+
+    Args:
+        experiment: an :class:`Experiment`, a mapping, or anything :func:`validate_experiment` accepts.
+        run_dir: where outputs go (default: ``<trainer.out_dir>/<name>-<timestamp>``); ``None`` with
+            ``write=False`` keeps everything in memory.
+        resume: continue from ``run_dir``'s latest checkpoint.
+        rank, world_size: set by the distributed launcher.
+    """
+
+    def __init__(
+        self,
+        experiment: Any,
+        *,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        write: bool = True,
+        registry: Registry | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        verbose: bool = True,
+    ) -> None:
+        self.experiment = validate_experiment(experiment, registry=registry)
+        self.registry = registry or default_registry()
+        self.rank, self.world_size = rank, world_size
+        self.write = write
+        self.verbose = verbose and rank == 0
+        self.run_dir = Path(run_dir) if run_dir is not None else (new_run_dir(self.experiment) if write else None)
+        self.resume = resume
+        self.device = resolve_device(self.experiment.trainer.device)
+        self._built = False
+
+    # ---- building ------------------------------------------------------------------------------
+    def _create(self, kind: str, spec: Any) -> Any:
+        return create(kind, spec.name, spec.config, registry=self.registry)
+
+    def build(self) -> None:
+        """Create dataset, task, model (+ adapters, pre-training compressors), rule and callbacks."""
+        exp = self.experiment
+        seed_everything(exp.seed)
+        self.dataset: Dataset = self._create("dataset", exp.data)
+        meta = self.dataset.metadata
+        self.task: Task = create("task", exp.trainer.task or meta.task, registry=self.registry)
+        self.model: nn.Module = self._build_model(meta)
+        self.adapters: list[Adapter] = []
+        for spec in exp.adapters:
+            adapter = self._create("adapter", spec)
+            self.model = adapter.apply(self.model)
+            self.adapters.append(adapter)
+        self.compression_reports: list[dict[str, Any]] = []
+        self.compressors_after = []
+        for spec in exp.compressors:
+            compressor = self._create("compressor", spec)
+            if compressor.when == "before_training":
+                self.model, report = compressor.compress(self.model, data=self._sample_batches("train"))
+                self.compression_reports.append({"name": spec.name, "when": "before_training", **report.to_dict()})
+            else:
+                self.compressors_after.append((spec.name, compressor))
+        self.model.to(self.device)
+        rule_spec = exp.learning_rule
+        self.rule: LearningRule = (
+            self._create("learning_rule", rule_spec) if rule_spec else create("learning_rule", "backprop",
+                                                                                registry=self.registry)
+        )
+        created = [self._create("callback", spec) for spec in exp.callbacks]
+        order = sorted(range(len(created)), key=lambda i: (created[i].priority, i))
+        self.callbacks: list[Callback] = [created[i] for i in order]
+        self.callback_names = [exp.callbacks[i].name for i in order]
+        self.train_set = self.dataset.split("train")
+        self.eval_split = "val" if self._has_split("val") else None
+        self._built = True
+
+    def _build_model(self, meta: Any) -> nn.Module:
+        spec = self.experiment.model
+        info = self.registry.get("model", spec.name)
+        model_cls = info.load()
+        fill = getattr(model_cls, "fields_from_metadata", None)
+        filled = fill(meta) if fill else {}
+        explicit = spec.config.model_fields_set
+        update = {k: v for k, v in filled.items() if k not in explicit}
+        return create("model", spec.name, spec.config, registry=self.registry, **update)
+
+    def _has_split(self, name: str) -> bool:
+        return name in getattr(self.dataset, "splits", ("train", "val", "test"))
+
+    def _sample_batches(self, split: str, n_batches: int = 4) -> list[dict[str, Tensor]]:
+        data = self.dataset.split(split)
+        size = self.experiment.trainer.eval_batch_size or self.experiment.trainer.batch_size
+        out = []
+        for i, batch in enumerate(iterate(data, size)):
+            if i >= n_batches:
+                break
+            out.append(batch)
+        return out
+
+    # ---- events --------------------------------------------------------------------------------
+    def _loss(self, output: Any, batch: dict[str, Tensor]) -> Tensor:
+        loss = self.task.loss(output, batch)
+        for adapter in self.adapters:
+            extra = adapter.loss(self.model, batch, output)
+            if extra is not None:
+                loss = loss + extra
+        return loss
+
+    def _after_backward(self) -> None:
+        for cb in self.callbacks:
+            cb.on_after_backward(self.ctx)
+
+    def _wrap(self) -> None:
+        """(Re)create the forward used by the rule: DDP over ``forward_batch`` when distributed."""
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = DistributedDataParallel(_BatchForward(self.model), device_ids=ids)
+            self.ctx.forward = self.ddp
+        else:
+            self.ctx.forward = None
+        self.ctx.model = self.model
+
+    # ---- evaluation ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, split: str = "val", model: nn.Module | None = None) -> dict[str, float]:
+        """Average task metrics over a whole split (exact, whatever the batch size)."""
+        from forwardkit.builtin.tasks import accumulate, averages
+
+        if not self._built:
+            self.build()
+        model = model or self.model
+        was_training = model.training
+        model.eval()
+        totals: dict[str, list[float]] = {}
+        size = self.experiment.trainer.eval_batch_size or self.experiment.trainer.batch_size
+        for batch in iterate(self.dataset.split(split), size, num_workers=self.experiment.trainer.num_workers):
+            batch = to_device(batch, self.device)
+            accumulate(totals, self.task.metrics(forward_batch(model, batch), batch))
+        model.train(was_training)
+        return {f"{split}/{k}": v for k, v in averages(totals).items()}
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def _state(self, epoch: int, batch_in_epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "batch_in_epoch": batch_in_epoch,
+            "rule": self.rule.state_dict(),
+            "callbacks": [{"name": n, "state": cb.state_dict()} for n, cb in zip(self.callback_names,
+                                                                                  self.callbacks, strict=True)],
+            "rng": rng_state(),
+            "train_seconds": self.train_seconds,
+            "train_samples": self.train_samples,
+        }
+
+    def save_checkpoint(self, epoch: int, batch_in_epoch: int) -> Path | None:
+        if not (self.write and self.rank == 0 and self.run_dir is not None and self.ctx.checkpoint_allowed):
+            return None
+        return ckpt.save_checkpoint(
+            self.run_dir / "checkpoints",
+            step=self.ctx.step,
+            model_state=self.model.state_dict(),
+            state=self._state(epoch, batch_in_epoch),
+            experiment=self.experiment.to_dict(),
+            keep=self.experiment.trainer.keep_checkpoints,
+        )
+
+    def _restore(self) -> tuple[int, int]:
+        """Load the latest checkpoint of ``run_dir``; returns (epoch, batch_in_epoch) to continue from."""
+        assert self.run_dir is not None
+        path = ckpt.latest_checkpoint(self.run_dir / "checkpoints")
+        if path is None:
+            raise ckpt.CheckpointError(f"nothing to resume: {self.run_dir / 'checkpoints'} has no checkpoint")
+        loaded = ckpt.load_checkpoint(path, experiment=self.experiment.to_dict())
+        state = loaded.state
+        saved_names = [c["name"] for c in state["callbacks"]]
+        if saved_names != self.callback_names:
+            raise ckpt.CheckpointError(f"checkpoint callbacks {saved_names} differ from {self.callback_names}")
+        for cb, saved in zip(self.callbacks, state["callbacks"], strict=True):
+            cb.load_state_dict(saved["state"])
+        self._fit_start()
+        try:
+            self.model.load_state_dict(loaded.model_state)
+        except RuntimeError as exc:
+            raise ckpt.CheckpointError(f"checkpoint {path} does not fit the model: {exc}") from None
+        self.rule.load_state_dict(state["rule"])
+        self.ctx.step = loaded.step
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.train_samples = int(state.get("train_samples", 0))
+        set_rng_state(state["rng"])
+        return int(state["epoch"]), int(state["batch_in_epoch"])
+
+    def _fit_start(self) -> None:
+        for cb in self.callbacks:
+            cb.on_fit_start(self.ctx)
+        self.model.to(self.device)
+        self.rule.setup(self.model, self.ctx)
+        self._wrap()
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def fit(self) -> FitResult:
+        """Train; evaluate every ``eval_every`` epochs; checkpoint; test at the end."""
+        if not self._built:
+            self.build()
+        exp, tcfg = self.experiment, self.experiment.trainer
+        n_train = len(self.train_set)  # type: ignore[arg-type]
+        per_epoch = steps_per_epoch(n_train, tcfg.batch_size, tcfg.drop_last)
+        if tcfg.max_steps:  # a step budget replaces the epoch count
+            total, epochs = tcfg.max_steps, -(-tcfg.max_steps // per_epoch)
+        else:
+            total, epochs = per_epoch * tcfg.epochs, tcfg.epochs
+        self.ctx = RunContext(
+            model=self.model, device=self.device, loss_fn=self._loss, after_backward=self._after_backward,
+            steps_per_epoch=per_epoch, total_steps=total, epochs=epochs, rank=self.rank,
+            world_size=self.world_size, run_dir=self.run_dir,
+        )
+        self.ctx.extra.update(task=self.task, learning_rule=self.rule)
+        self.train_seconds, self.train_samples = 0.0, 0
+        self.metrics = MetricsLog(self.run_dir if self.write and self.rank == 0 else None,
+                                  tensorboard=tcfg.tensorboard)
+        start_epoch, start_batch = 0, 0
+        if self.resume:
+            start_epoch, start_batch = self._restore()
+            self.metrics.load_existing(self.ctx.step)
+        else:
+            self._write_experiment()
+            self._fit_start()
+        self._first_step = self.ctx.step + 1
+        progress = Progress(total=total, start_step=self.ctx.step, mode=tcfg.progress, every=tcfg.log_every,
+                            enabled=self.verbose)
+        wall = time.perf_counter()
+        try:
+            self._loop(start_epoch, start_batch, epochs, total, progress)
+        finally:
+            progress.close()
+        for cb in self.callbacks:
+            cb.on_fit_end(self.ctx)
+        final = self._finish(progress)
+        return FitResult(
+            run_dir=self.run_dir, model=self.model, steps=self.ctx.step, seconds=time.perf_counter() - wall,
+            final=final, stop_reason=self.ctx.stop_reason,
+            train_samples_per_s=self.train_samples / max(self.train_seconds, 1e-9),
+        )
+
+    def _loop(self, start_epoch: int, start_batch: int, epochs: int, total: int, progress: Progress) -> None:
+        tcfg, ctx = self.experiment.trainer, self.ctx
+        n_train = len(self.train_set)  # type: ignore[arg-type]
+        for epoch in range(start_epoch, epochs):
+            ctx.epoch = epoch
+            batches = epoch_batches(n_train, batch_size=tcfg.batch_size, seed=self.experiment.seed, epoch=epoch,
+                                    shuffle=tcfg.shuffle, rank=self.rank, world_size=self.world_size,
+                                    drop_last=tcfg.drop_last)
+            first = start_batch if epoch == start_epoch else 0
+            if first == 0:
+                for cb in self.callbacks:
+                    cb.on_epoch_start(ctx)
+            self.model.train()
+            done = first
+            tick = time.perf_counter()
+            for batch in loader(self.train_set, batches[first:], num_workers=tcfg.num_workers):
+                batch = to_device(batch, self.device)
+                for cb in self.callbacks:
+                    batch = cb.on_batch_start(batch, ctx)
+                metrics = self.rule.step(batch, ctx)
+                if ctx.should_stop and not ctx.checkpoint_allowed:
+                    return  # stopped before the update (NaN guard): this step did not happen
+                ctx.step += 1
+                done += 1
+                ctx.last_metrics = metrics
+                for cb in self.callbacks:
+                    cb.on_step_end(metrics, ctx)
+                n = len(next(iter(batch.values()))) * self.world_size
+                now = time.perf_counter()
+                if ctx.step > self._first_step:  # the first step pays one-time lazy imports: not counted
+                    self.train_seconds += now - tick
+                    self.train_samples += n
+                if ctx.step % tcfg.log_every == 0 or ctx.step == total:
+                    record = {"step": ctx.step, "epoch": epoch + 1, **{f"train/{k}": v for k, v in metrics.items()}}
+                    record.update(ctx.extra.pop("step_metrics", {}))
+                    self.metrics.log(record)
+                progress.update(step=ctx.step, epoch=epoch, epochs=epochs, loss=metrics.get("loss", float("nan")),
+                                samples=n)
+                if tcfg.checkpoint_every_steps and ctx.step % tcfg.checkpoint_every_steps == 0:
+                    self.save_checkpoint(epoch, done)
+                if ctx.should_stop or ctx.step >= total:
+                    break
+                tick = time.perf_counter()
+            self._epoch_end(epoch, epochs, total, progress, done=done, complete=done >= len(batches))
+            if ctx.should_stop or ctx.step >= total:
+                return
+
+    def _epoch_end(self, epoch: int, epochs: int, total: int, progress: Progress, *, done: int, complete: bool) -> None:
+        tcfg, ctx = self.experiment.trainer, self.ctx
+        last = ctx.step >= total or epoch + 1 >= epochs or ctx.should_stop
+        if self.eval_split and ((tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0) or last):
+            evaluation = self.evaluate(self.eval_split)
+            ctx.extra["last_eval"] = evaluation
+            self.metrics.log({"step": ctx.step, "epoch": epoch + 1, **evaluation})
+            progress.message(f"epoch {epoch + 1}: " + "  ".join(f"{k} {v:.4f}" for k, v in evaluation.items()))
+        changed = False
+        for cb in self.callbacks:
+            changed = bool(cb.on_epoch_end(ctx)) or changed
+        if changed:
+            self.model.to(self.device)
+            self.rule.model_changed(self.model, ctx)
+            self._wrap()
+        if (tcfg.checkpoint_every and (epoch + 1) % tcfg.checkpoint_every == 0) or last:
+            # an epoch cut short (step budget, stop) resumes at its next batch
+            self.save_checkpoint(epoch + 1, 0) if complete else self.save_checkpoint(epoch, done)
+
+    def _finish(self, progress: Progress) -> dict[str, float]:
+        ctx, tcfg = self.ctx, self.experiment.trainer
+        final: dict[str, float] = dict(ctx.extra.get("last_eval", {}))
+        if tcfg.test_at_end and self._has_split("test") and ctx.checkpoint_allowed:
+            test = self.evaluate("test")
+            final.update(test)
+            self.metrics.log({"step": ctx.step, **test})
+        for name, compressor in self.compressors_after:
+            self.model, report = compressor.compress(self.model, data=self._sample_batches("val"))
+            entry = {"name": name, "when": "after_training", **report.to_dict()}
+            if self._has_split("test"):
+                entry["test_after"] = self.evaluate("test")
+            self.compression_reports.append(entry)
+        final["train/samples_per_s"] = self.train_samples / max(self.train_seconds, 1e-9)
+        final["steps"] = float(ctx.step)
+        if self.write and self.rank == 0 and self.run_dir is not None:
+            summary = {"final": final, "stop_reason": ctx.stop_reason, "steps": ctx.step,
+                       "parameters": sum(p.numel() for p in self.model.parameters()),
+                       "compression": self.compression_reports}
+            atomic_write_text(self.run_dir / "summary.json", dumps_json(summary))
+            self.metrics.write_csv()
+            if tcfg.plots:
+                plot_curves(self.metrics.records, self.run_dir / "curves.png")
+        self.metrics.close()
+        if self.verbose and tcfg.progress != "none":
+            if ctx.stop_reason:
+                progress.message(f"stopped: {ctx.stop_reason}")
+            print(summary_table(f"{self.experiment.name}: {ctx.step} steps", final), end="")
+            if self.run_dir is not None and self.write:
+                print(f"run directory: {self.run_dir}")
+        return final
+
+    def _write_experiment(self) -> None:
+        if self.write and self.rank == 0 and self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / "experiment.json", json.dumps(self.experiment.to_dict(), indent=2))
+
+
+def fit(experiment: Any, **kwargs: Any) -> FitResult:
+    """Train an experiment; keyword arguments go to :class:`Trainer`.
+
+    Inside a process group (``torchrun``, or ``forwardkit run --nproc N``) the rank and world size are
+    taken from the environment.
+    """
+    from forwardkit.engine.distributed import init_process_group
+
+    exp = validate_experiment(experiment, registry=kwargs.get("registry"))
+    if "rank" not in kwargs:
+        kwargs["rank"], kwargs["world_size"] = init_process_group(exp.trainer.device)
+    return Trainer(exp, **kwargs).fit()

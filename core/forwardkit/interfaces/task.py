@@ -1,0 +1,37 @@
+"""Task: the loss and metrics of a kind of problem (classification, regression, forecasting, ...).
+
+The trainer picks the task named by the dataset's ``metadata.task`` unless the experiment's
+``trainer.task`` overrides it. A plugin adds a task by registering a component of kind ``task``
+(e.g. link prediction for graphs), through the same hook as every other component.
+
+Contract: ``loss(output, batch) -> scalar tensor`` for training; ``metrics(output, batch)`` returns
+*sums* and *counts* per metric so that evaluation can average exactly over batches of any size;
+``primary_metric`` and ``mode`` say which metric ranks runs and whether higher is better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+from torch import Tensor
+
+from forwardkit.interfaces.base import Component
+
+
+class Task(Component):
+    """Base class of tasks."""
+
+    primary_metric: ClassVar[str] = "loss"
+    mode: ClassVar[Literal["max", "min"]] = "min"
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        self._init_config(config, overrides)
+
+    def loss(self, output: Any, batch: Mapping[str, Tensor]) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def metrics(self, output: Any, batch: Mapping[str, Tensor]) -> dict[str, tuple[float, int]]:
+        """``{name: (sum over the batch, count)}``; the default reports the mean loss only."""
+        n = len(next(iter(batch.values())))
+        return {"loss": (float(self.loss(output, batch).detach()) * n, n)}

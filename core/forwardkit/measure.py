@@ -1,0 +1,47 @@
+"""Measurement helpers shared by the trainer's leaderboard, compressors' reports and ``forwardkit bench``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def state_bytes(model: nn.Module) -> int:
+    """Bytes of the model's state dict serialised with safetensors (what a checkpoint costs on disk)."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return len(save(tensors)) if tensors else 0
+
+
+def count_macs(fn: Callable[[], Any]) -> int:
+    """Multiply-accumulates of one call of ``fn`` (torch's FLOP counter, FLOPs / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        fn()
+    return int(counter.get_total_flops() // 2)
+
+
+def latency_ms(fn: Callable[[], Any], *, warmup: int = 2, repeats: int = 10) -> float:
+    """Median wall time of ``fn()`` in milliseconds after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2] * 1e3
+
+

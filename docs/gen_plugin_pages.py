@@ -1,0 +1,260 @@
+"""Generate the "Plugins" section of the documentation (run by mkdocs-gen-files at every build).
+
+Every folder ``plugins/<slug>/`` becomes the page ``plugins/<slug>.md``: a header with the
+distribution, the install command and the components the plugin registers (read from its light
+registration module, so no torch and no model code is imported unless a Config lives with the model),
+followed by the plugin's ``README.md``, its method card. ``plugins/index.md`` lists every plugin and the
+section is added to the site navigation, so adding a plugin folder adds its page with no manual step.
+
+Links in a README that point at files of the repository (code, figures, the spec card) cannot resolve
+inside the site; figures are copied next to the page, every other relative link becomes plain text, so
+that a plugin's README never breaks the strict build.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import mkdocs_gen_files
+from markdown.extensions.toc import slugify
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = ROOT / "plugins"
+SECTION = "Plugins"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
+
+log = logging.getLogger("mkdocs.plugins.forwardkit.gen_plugin_pages")
+
+
+def plugin_folders() -> list[Path]:
+    """Every folder directly under ``plugins/`` (hidden and ``_private`` folders excluded)."""
+    if not PLUGINS.is_dir():
+        return []
+    return sorted(p for p in PLUGINS.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def read_project(folder: Path) -> dict[str, Any]:
+    """The ``[project]`` table of the plugin's pyproject.toml (empty when missing or unreadable)."""
+    path = folder / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        log.info("%s: cannot read pyproject.toml: %s", folder.name, exc)
+        return {}
+
+
+def read_components(folder: Path, project: dict[str, Any]) -> tuple[list[Any], str | None]:
+    """The components the plugin registers, by calling its hook with a recording registrar."""
+    from forwardkit.registry import Registrar
+
+    eps = project.get("entry-points", {}).get("forwardkit", {})
+    if len(eps) != 1:
+        return [], "no single `[project.entry-points.forwardkit]` entry in pyproject.toml"
+    ((ep_name, module),) = eps.items()
+    registrar = Registrar(ep_name, distribution=project.get("name"))
+    sys.path.insert(0, str(folder))
+    try:
+        mod = importlib.import_module(module)
+        mod.forwardkit_register(registrar)
+    except Exception as exc:
+        return [], f"reading the registrations failed: {type(exc).__name__}: {exc}"
+    finally:
+        sys.path.remove(str(folder))
+    return registrar.staged, None
+
+
+def config_rows(info: Any) -> list[dict[str, Any]] | None:
+    """The config fields of one component as ``forwardkit show`` prints them (None when unavailable)."""
+    try:
+        from forwardkit.cli.render import component_details
+
+        return component_details(info)["fields"]
+    except Exception as exc:
+        log.info("%s: config not documented: %s", info.qualname, exc)
+        return None
+
+
+def cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def components_section(components: list[Any], problem: str | None) -> list[str]:
+    lines = ["## Components", ""]
+    if problem:
+        lines += [f"!!! warning \"Registrations not read\"\n    {cell(problem)}", ""]
+    if not components:
+        lines += ["This plugin registers no components yet.", ""]
+        return lines
+    lines += ["| kind | name | summary | paper |", "|---|---|---|---|"]
+    for c in components:
+        paper = ""
+        if c.paper:
+            paper = f"[{cell(c.paper.cite())}]({c.paper.url})" if c.paper.url else cell(c.paper.cite())
+            if c.paper.arxiv and not c.paper.url:
+                paper = f"[{cell(c.paper.cite())}](https://arxiv.org/abs/{c.paper.arxiv})"
+        lines.append(f"| {c.kind} | `{c.name}` | {cell(c.summary)} | {paper} |")
+    lines.append("")
+    for c in components:
+        rows = config_rows(c)
+        if rows is None:
+            continue
+        lines += [f"??? note \"`{c.qualname}` configuration\"", ""]
+        lines += ["    | field | type | default | description |", "    |---|---|---|---|"]
+        for r in rows:
+            default = "(required)" if r["required"] else f"`{cell(repr(r['default']))}`"
+            lines.append(f"    | `{r['name']}` | {cell(r['type'])} | {default} | {cell(r['description'])} |")
+        lines.append("")
+    return lines
+
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)(\s+\"[^\"]*\")?\)")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+def outside_fences(markdown: str) -> list[tuple[bool, str]]:
+    """The lines of ``markdown``, each with whether it lies outside fenced code blocks."""
+    lines, in_fence = [], False
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            in_fence = not in_fence
+            lines.append((False, line))
+        else:
+            lines.append((not in_fence, line))
+    return lines
+
+
+def split_title(markdown: str) -> tuple[str | None, str]:
+    """The first level-1 heading outside code blocks, and the text without it."""
+    lines = outside_fences(markdown)
+    for i, (prose, line) in enumerate(lines):
+        match = _HEADING.match(line) if prose else None
+        if match and len(match.group(1)) == 1:
+            return match.group(2), "\n".join(text for j, (_, text) in enumerate(lines) if j != i)
+    return None, markdown
+
+
+def rewrite_body(markdown: str, folder: Path, page_dir: str) -> str:
+    """Put a README's headings under "Method card" and make its links valid inside the site."""
+    lines = outside_fences(markdown)
+    slugs = {slugify(m.group(2), "-") for prose, line in lines if prose and (m := _HEADING.match(line))}
+
+    def fix(match: re.Match[str]) -> str:
+        bang, text, target, title = match.group(1), match.group(2), match.group(3), match.group(4) or ""
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto:
+            return match.group(0)
+        if target.startswith("#"):
+            return match.group(0) if target[1:] in slugs else text
+        path = (folder / target.split("#", 1)[0]).resolve()
+        if bang and path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and path.is_relative_to(folder):
+            rel = path.relative_to(folder).as_posix()
+            with mkdocs_gen_files.open(f"{page_dir}/{rel}", "wb") as fh:
+                fh.write(path.read_bytes())
+            return f"{bang}[{text}]({Path(page_dir).name}/{rel}{title})"
+        return text if bang else f"{text} (`{target}`)"
+
+    out = []
+    for prose, line in lines:
+        if prose:
+            line = re.sub(r"^(#{2,5})(\s)", r"#\1\2", line)
+            line = _LINK.sub(fix, line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def plugin_page(folder: Path) -> tuple[str, dict[str, Any]]:
+    """The Markdown page of one plugin folder, and a summary row for the index."""
+    slug = folder.name
+    project = read_project(folder)
+    dist = project.get("name", f"forwardkit-{slug}")
+    components, problem = read_components(folder, project) if project else ([], "no pyproject.toml yet")
+    readme_path = folder / "README.md"
+    readme = readme_path.read_text(encoding="utf-8") if readme_path.is_file() else ""
+    heading, body = split_title(readme)
+    title = heading or dist
+
+    lines = [f"# {title}", ""]
+    facts = [f"**Plugin** `{slug}`", f"**Distribution** `{dist}`"]
+    if project.get("version"):
+        facts.append(f"**Version** {project['version']}")
+    lines += [" · ".join(facts), ""]
+    if project.get("description"):
+        lines += [cell(project["description"]), ""]
+    lines += [
+        "```bash",
+        f'pip install "forwardkit[{slug}]"    # in a checkout of the repository: pip install -e plugins/{slug}',
+        "```",
+        "",
+    ]
+    deps = [d for d in project.get("dependencies", []) if not d.startswith("forwardkit") or d.startswith("forwardkit-")]
+    if deps:
+        lines += ["Dependencies besides the core: " + ", ".join(f"`{d}`" for d in deps) + ".", ""]
+    lines += components_section(components, problem)
+    if body.strip():
+        lines += ["## Method card", "", "*From the plugin's `README.md`.*", ""]
+        lines.append(rewrite_body(body, folder, f"plugins/{slug}"))
+    else:
+        lines += ["## Method card", "", f"`plugins/{slug}/README.md` is not written yet.", ""]
+    papers = sorted({c.paper.cite() for c in components if c.paper})
+    row = {"slug": slug, "dist": dist, "summary": project.get("description", ""), "count": len(components),
+           "papers": papers, "title": title}
+    return "\n".join(lines), row
+
+
+def index_page(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "# Plugins",
+        "",
+        "One page per folder under `plugins/` in the repository, generated at every docs build by",
+        "`docs/gen_plugin_pages.py` from the plugin's `pyproject.toml`, its registration module and its",
+        "`README.md` (the method card). Adding a plugin folder adds its page; there is nothing to edit here.",
+        "",
+        "Install one plugin with `pip install \"forwardkit[<slug>]\"`, or all of them with",
+        "`pip install \"forwardkit[all]\"`.",
+        "",
+    ]
+    if not rows:
+        return "\n".join([*lines, "No plugin folders exist yet."]) + "\n"
+    lines += ["| plugin | distribution | components | paper | summary |", "|---|---|---|---|---|"]
+    for r in rows:
+        papers = "; ".join(cell(p) for p in r["papers"])
+        lines.append(
+            f"| [{r['slug']}]({r['slug']}.md) | `{r['dist']}` | {r['count']} | {papers} | {cell(r['summary'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def add_to_nav(slugs: list[str]) -> None:
+    """Fill the "Plugins" section of the configured nav with the generated pages."""
+    nav = mkdocs_gen_files.config["nav"]
+    if nav is None:
+        return
+    entries: list[Any] = ["plugins/index.md", *({slug: f"plugins/{slug}.md"} for slug in slugs)]
+    for item in nav:
+        if isinstance(item, dict) and SECTION in item:
+            item[SECTION] = entries
+            return
+    nav.append({SECTION: entries})
+
+
+def main() -> None:
+    rows = []
+    for folder in plugin_folders():
+        page, row = plugin_page(folder)
+        with mkdocs_gen_files.open(f"plugins/{folder.name}.md", "w") as fh:
+            fh.write(page)
+        rows.append(row)
+    with mkdocs_gen_files.open("plugins/index.md", "w") as fh:
+        fh.write(index_page(rows))
+    add_to_nav([r["slug"] for r in rows])
+
+
+main()

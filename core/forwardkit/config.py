@@ -14,7 +14,7 @@ import difflib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -113,7 +113,7 @@ class ComponentSpec:
         return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     @classmethod
-    def parse(cls, value: Any, *, registry: Registry | None = None) -> ComponentSpec:
+    def parse(cls, value: Any, *, registry: Registry | None = None) -> Self:
         """Validate ``value`` outside a pydantic model; raises :class:`ConfigError`."""
         try:
             return cls._validate(value, registry=registry)
@@ -121,11 +121,11 @@ class ComponentSpec:
             raise ConfigError(_expand(err.type, err.message(), err.context or {}, ())) from None
 
     @classmethod
-    def _validate(cls, value: Any, *, registry: Registry | None = None, context: Any = None) -> ComponentSpec:
+    def _validate(cls, value: Any, *, registry: Registry | None = None, context: Any = None) -> Self:
         if isinstance(value, ComponentSpec):
             if value.kind != cls.kind:
                 raise PydanticCustomError("wrong_kind", "expected a {kind} spec", {"kind": cls.kind})
-            return value
+            return value if isinstance(value, cls) else cls(value.name, value.config)
         if isinstance(value, str):
             value = {"name": value}
         if not isinstance(value, Mapping):
@@ -295,7 +295,7 @@ class Experiment(ComponentConfig):
 
 # ---- validation entry points ---------------------------------------------------------------------
 def validate_experiment(
-    data: Any, *, source: str | None = None, registry: Registry | None = None, **overrides: Any
+    data: Any = None, /, *, source: str | None = None, registry: Registry | None = None, **overrides: Any
 ) -> Experiment:
     """An :class:`Experiment` from a mapping, an Experiment, or keyword arguments; raises ConfigError."""
     if isinstance(data, Experiment) and not overrides:

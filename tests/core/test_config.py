@@ -8,7 +8,6 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-import forwardkit as fk
 from forwardkit.config import ComponentConfig, Experiment, TokenMixerSpec, load_experiment, validate_experiment
 from forwardkit.errors import ConfigError
 
@@ -32,12 +31,6 @@ BAD = {
     },
     "trainer": {"epoch": 2},
 }
-
-
-@pytest.fixture(autouse=True)
-def _needs_blobs():
-    if ("dataset", "blobs") not in fk.get_registry():
-        pytest.skip("the builtin 'blobs' dataset is not registered yet")
 
 
 def _issues(source) -> list[str]:

@@ -17,7 +17,8 @@ from forwardkit.interfaces.learning_rule import LearningRule
 
 def param_groups(model: nn.Module, weight_decay: float, decay_1d: bool) -> list[dict[str, Any]]:
     """Trainable parameters in two groups: decayed (>=2-d) and not decayed (1-d: norms, biases)."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for p in model.parameters():
         if p.requires_grad:
             (decay if p.ndim >= 2 or decay_1d else no_decay).append(p)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-
 import torch.nn.functional as F
 from torch import Tensor
 

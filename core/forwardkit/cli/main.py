@@ -88,7 +88,7 @@ def show_cmd(name: str, kind: str | None, as_json: bool) -> None:
         from forwardkit.errors import UnknownComponentError
         from forwardkit.registry import install_hint
 
-        known = [c.name for c in registry.components()]
+        known = sorted({c.name for c in registry.components()})
         hints = [h for h in (install_hint(k, name) for k in KINDS) if h]
         raise UnknownComponentError(kind="component", name=name, known=known, install_hint=hints[0] if hints else None)
     details = [component_details(info) for info in infos]
@@ -199,8 +199,8 @@ def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | No
     if quiet:
         overrides = _merge(overrides, {"trainer": {"progress": "none"}})
     if experiment is None and resume_dir is None:
-        from forwardkit.engine.bakeoff import BakeoffConfig, run_bakeoff
         from forwardkit.config import resolve_config
+        from forwardkit.engine.bakeoff import BakeoffConfig, run_bakeoff
 
         cfg = resolve_config(BakeoffConfig, None, overrides)
         run_bakeoff(cfg, out_dir=run_dir, verbose=not quiet)
@@ -214,11 +214,12 @@ def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | No
         data = read_mapping(experiment)
     from forwardkit.config import validate_experiment
 
-    exp = validate_experiment(_merge(data, overrides), source=str(experiment or resume_dir))
+    data = _merge(data, overrides)
+    exp = validate_experiment(data, source=str(experiment or resume_dir))  # fail here, before any process starts
     from forwardkit.engine.trainer import new_run_dir
 
     run_dir = run_dir or new_run_dir(exp)
-    payload = (exp.to_dict(), str(run_dir), resume_dir is not None)
+    payload = (data, str(run_dir), resume_dir is not None)
     if nproc > 1:
         from forwardkit.engine.distributed import launch
 

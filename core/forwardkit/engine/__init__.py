@@ -2,4 +2,6 @@
 
 from forwardkit.engine.trainer import FitResult, Trainer, fit
 
-__all__ = ["FitResult", "Trainer", "fit"]
+run = fit  # ``forwardkit.run(experiment)``: design.md's name for training an experiment
+
+__all__ = ["FitResult", "Trainer", "fit", "run"]

@@ -8,6 +8,7 @@ parameters, MACs per sample and training throughput, printed as a table and save
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import traceback
@@ -52,7 +53,7 @@ def _mixer_names(cfg: BakeoffConfig, registry: Registry) -> list[str]:
 
 
 def _data_spec(cfg: BakeoffConfig, registry: Registry) -> dict[str, Any]:
-    if ("dataset", cfg.data.get("name")) in registry:
+    if ("dataset", str(cfg.data.get("name"))) in registry:
         return dict(cfg.data)
     return {"name": "blobs", "image_size": 8, "image_channels": 1, "num_classes": 10, "n_samples": 1800}
 
@@ -63,7 +64,7 @@ def run_bakeoff(cfg: BakeoffConfig | None = None, *, out_dir: Path | None = None
     import torch
 
     from forwardkit.config import validate_experiment
-    from forwardkit.engine.trainer import Trainer
+    from forwardkit.engine.trainer import Trainer, forward_batch
     from forwardkit.measure import count_macs, count_parameters
 
     cfg = cfg or BakeoffConfig()
@@ -89,7 +90,7 @@ def run_bakeoff(cfg: BakeoffConfig | None = None, *, out_dir: Path | None = None
             sample = next(iter(trainer._sample_batches("test", 1)))
             one = {k: v[:1] for k, v in sample.items()}
             model.eval()
-            row["macs_per_sample"] = count_macs(lambda: model.forward_batch(one))
+            row["macs_per_sample"] = count_macs(functools.partial(forward_batch, model, one))
             row["parameters"] = count_parameters(model)
             result = trainer.fit()
             row.update({

@@ -114,7 +114,7 @@ def load_checkpoint(path: Path, *, experiment: dict[str, Any] | None = None) -> 
         state = unflatten(tree, tensors)
     except (OSError, ValueError, KeyError) as exc:  # safetensors raises its own errors as well
         raise CheckpointError(f"checkpoint {path} is corrupt: {type(exc).__name__}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - e.g. SafetensorError
+    except Exception as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt: {type(exc).__name__}: {exc}") from None
     if state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} has format {state.get('format')!r}, expected {FORMAT}")

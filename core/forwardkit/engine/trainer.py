@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from forwardkit.compose import create
-from forwardkit.config import Experiment, validate_experiment
+from forwardkit.config import Experiment, ModelSpec, resolve_config, validate_experiment
 from forwardkit.engine import checkpoint as ckpt
 from forwardkit.engine.data import epoch_batches, iterate, loader, steps_per_epoch, to_device
 from forwardkit.engine.logs import MetricsLog, Progress, plot_curves, summary_table
@@ -55,7 +56,7 @@ class _BatchForward(nn.Module):
         return forward_batch(self.model, batch)
 
 
-def forward_batch(model: nn.Module, batch: dict[str, Tensor]) -> Any:
+def forward_batch(model: nn.Module, batch: Mapping[str, Tensor]) -> Any:
     fn = getattr(model, "forward_batch", None)
     return fn(batch) if fn is not None else model(batch["x"])
 
@@ -125,14 +126,14 @@ class Trainer:
             self.model = adapter.apply(self.model)
             self.adapters.append(adapter)
         self.compression_reports: list[dict[str, Any]] = []
-        self.compressors_after = []
-        for spec in exp.compressors:
-            compressor = self._create("compressor", spec)
+        self.compressors_after: list[tuple[str, Any]] = []
+        for cspec in exp.compressors:
+            compressor = self._create("compressor", cspec)
             if compressor.when == "before_training":
                 self.model, report = compressor.compress(self.model, data=self._sample_batches("train"))
-                self.compression_reports.append({"name": spec.name, "when": "before_training", **report.to_dict()})
+                self.compression_reports.append({"name": cspec.name, "when": "before_training", **report.to_dict()})
             else:
-                self.compressors_after.append((spec.name, compressor))
+                self.compressors_after.append((cspec.name, compressor))
         self.model.to(self.device)
         rule_spec = exp.learning_rule
         self.rule: LearningRule = (
@@ -155,7 +156,10 @@ class Trainer:
         filled = fill(meta) if fill else {}
         explicit = spec.config.model_fields_set
         update = {k: v for k, v in filled.items() if k not in explicit}
-        return create("model", spec.name, spec.config, registry=self.registry, **update)
+        config = resolve_config(info.load_config(), spec.config, update)
+        # record the resolved model in the experiment (what experiment.json and checkpoints hold)
+        self.experiment = self.experiment.model_copy(update={"model": ModelSpec(spec.name, config)})
+        return create("model", spec.name, config, registry=self.registry)
 
     def _has_split(self, name: str) -> bool:
         return name in getattr(self.dataset, "splits", ("train", "val", "test"))
@@ -171,7 +175,7 @@ class Trainer:
         return out
 
     # ---- events --------------------------------------------------------------------------------
-    def _loss(self, output: Any, batch: dict[str, Tensor]) -> Tensor:
+    def _loss(self, output: Any, batch: Mapping[str, Tensor]) -> Tensor:
         loss = self.task.loss(output, batch)
         for adapter in self.adapters:
             extra = adapter.loss(self.model, batch, output)
@@ -276,7 +280,7 @@ class Trainer:
         """Train; evaluate every ``eval_every`` epochs; checkpoint; test at the end."""
         if not self._built:
             self.build()
-        exp, tcfg = self.experiment, self.experiment.trainer
+        tcfg = self.experiment.trainer
         n_train = len(self.train_set)  # type: ignore[arg-type]
         per_epoch = steps_per_epoch(n_train, tcfg.batch_size, tcfg.drop_last)
         if tcfg.max_steps:  # a step budget replaces the epoch count

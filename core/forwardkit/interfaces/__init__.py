@@ -9,8 +9,8 @@ from forwardkit.interfaces.compressor import CompressionReport, Compressor, Mode
 from forwardkit.interfaces.context import RunContext
 from forwardkit.interfaces.dataset import SPLITS, Dataset, DatasetMetadata
 from forwardkit.interfaces.learning_rule import LearningRule
-from forwardkit.interfaces.task import Task
 from forwardkit.interfaces.model import Model
+from forwardkit.interfaces.task import Task
 from forwardkit.interfaces.token_mixer import TokenMixer
 
 __all__ = [

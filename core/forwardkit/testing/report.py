@@ -143,7 +143,9 @@ class ConformanceReport:
     def status_of(self, check: str, component: str | None = None) -> str:
         """The status of ``check`` (on ``component``, or on the only component checked)."""
         for o in self.outcomes:
-            if o.check == check and (component is None or o.component == component or o.component.endswith(f"/{component}")):
+            if o.check == check and (
+                component is None or o.component == component or o.component.endswith(f"/{component}")
+            ):
                 return o.status
         raise KeyError(f"no outcome for check {check!r}")
 

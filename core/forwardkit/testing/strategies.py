@@ -186,6 +186,9 @@ def _int_candidates(default: int | None, bounds: Mapping[str, Any]) -> list[int]
             raw = [int(low), int(low) + 1]
     elif default > 0:
         raw = [default, default // 2, default - 1]
+        low = bounds.get("ge", bounds["gt"] + 1 if "gt" in bounds else None)
+        if low is not None:
+            raw.append(int(low))  # the smallest allowed value: cheap, and an edge case
         if "ge" not in bounds and "gt" not in bounds:
             raw = [v for v in raw if v >= 1]  # sizes are positive unless the schema says otherwise
     else:
@@ -212,22 +215,22 @@ def _values_for(annotation: Any, default: Any, bounds: Mapping[str, Any]) -> lis
         args = list(typing.get_args(annotation))
         return _unique(([default] if default in args else []) + args)
     if origin in (Union, types.UnionType):
-        args = typing.get_args(annotation)
-        non_none = [a for a in args if a is not type(None)]
+        members = typing.get_args(annotation)
+        non_none = [a for a in members if a is not type(None)]
         if len(non_none) != 1:
             return None
         inner = _values_for(non_none[0], default if default is not None else None, bounds)
         if inner is None:
             return None
-        if type(None) not in args:
+        if type(None) not in members:
             return inner
         values = [None, *inner] if default is None else [*inner[:1], None, *inner[1:]]
         return _unique(values)
     if annotation is bool:
         return [default, not default] if isinstance(default, bool) else [False, True]
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        members = list(annotation)
-        return _unique(([default] if isinstance(default, annotation) else []) + members)
+        choices: list[Any] = list(annotation)
+        return _unique(([default] if isinstance(default, annotation) else []) + choices)
     if annotation is int:
         return _int_candidates(default if isinstance(default, int) and not isinstance(default, bool) else None, bounds)
     if annotation is float:
@@ -250,9 +253,7 @@ def field_strategy(info: FieldInfo) -> SearchStrategy[Any] | None:
 def undrawable_required_fields(config_cls: type[BaseModel]) -> list[str]:
     """Required fields (no default) the kit cannot draw: the component must pin its configs."""
     return [
-        name
-        for name, info in config_cls.model_fields.items()
-        if info.is_required() and field_strategy(info) is None
+        name for name, info in config_cls.model_fields.items() if info.is_required() and field_strategy(info) is None
     ]
 
 
@@ -282,7 +283,9 @@ def configs(
     for name, info in config_cls.model_fields.items():
         if name in fixed or name in exclude:
             continue
-        strategy = (fields or {}).get(name) or field_strategy(info)
+        strategy = (fields or {}).get(name)
+        if strategy is None:
+            strategy = field_strategy(info)
         if strategy is not None:
             plan[name] = strategy
     return st.fixed_dictionaries(plan).map(lambda d: {**d, **fixed}).filter(lambda d: _validates(config_cls, d))
@@ -297,7 +300,9 @@ def _validates(config_cls: type[BaseModel], data: Mapping[str, Any]) -> bool:
 
 
 # ---- token inputs --------------------------------------------------------------------------------
-def spatial_shapes(rank: int, *, min_size: int | None = None, max_size: int | None = None) -> SearchStrategy[tuple[int, ...]]:
+def spatial_shapes(
+    rank: int, *, min_size: int | None = None, max_size: int | None = None
+) -> SearchStrategy[tuple[int, ...]]:
     """Small spatial shapes of ``rank`` axes (sizes from :data:`SPATIAL_SIZES`)."""
     low, high = SPATIAL_SIZES.get(rank, (2, 3))
     low = low if min_size is None else min_size
@@ -320,11 +325,11 @@ def token_shapes(
 ) -> SearchStrategy[tuple[int, ...]]:
     """Shapes ``(B, *spatial, C)`` over batch sizes, the given ranks and small spatial sizes."""
     dims = dim if isinstance(dim, SearchStrategy) else st.just(dim)
-    ranks = sorted(ranks)
+    rank_list = sorted(ranks)
 
     @st.composite
     def draw_shape(draw: Callable[[SearchStrategy[Any]], Any]) -> tuple[int, ...]:
-        rank = draw(st.sampled_from(ranks))
+        rank = draw(st.sampled_from(rank_list))
         return (draw(st.integers(min_batch, max_batch)), *draw(spatial_shapes(rank)), draw(dims))
 
     return draw_shape()
@@ -378,7 +383,8 @@ class MixerCase:
 
     def __repr__(self) -> str:
         tag = ", default" if self.explicit else ""
-        return f"MixerCase(config={self.config!r}, shape=({self.batch}, {', '.join(map(str, self.spatial))}, C), seed={self.seed}{tag})"
+        shape = ", ".join(map(str, (self.batch, *self.spatial, "C")))
+        return f"MixerCase(config={self.config!r}, shape=({shape}), seed={self.seed}{tag})"
 
 
 def _dim_field(component: Any, dims: Sequence[int]) -> dict[str, SearchStrategy[int]]:
@@ -428,7 +434,7 @@ def explicit_mixer_cases(
 ) -> list[MixerCase]:
     """The cases tried first: every pinned config (or the defaults) at each rank's canonical shape."""
     pinned = list(configs_) if configs_ else pinned_configs(component)
-    base = pinned or [{}]
+    base: list[dict[str, Any]] = [dict(c) for c in pinned] if pinned else [{}]
     out = []
     for config in base:
         for rank in _ranks_of(component, ranks):

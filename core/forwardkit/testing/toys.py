@@ -15,6 +15,7 @@ such specs), e.g. an adapter that only knows MetaFormer blocks sets
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -90,14 +91,16 @@ def build_model(spec: Any, *, registry: Any = None) -> nn.Module:
     return build_registered(spec, registry=registry)
 
 
-def resolve_models(component_cls: Any, models: Sequence[Any] | None, default: Sequence[Any]) -> list[tuple[str, Callable[[], nn.Module]]]:
+def resolve_models(
+    component_cls: Any, models: Sequence[Any] | None, default: Sequence[Any]
+) -> list[tuple[str, Callable[[], nn.Module]]]:
     """``(label, factory)`` for each model a check should use: ``models``, else the component's
     ``conformance_models``, else ``default``."""
     specs = models if models is not None else getattr(component_cls, "conformance_models", None)
     if callable(specs):
         specs = specs()
     specs = list(specs) if specs else list(default)
-    return [(model_label(s), (lambda s=s: build_model(s))) for s in specs]
+    return [(model_label(s), functools.partial(build_model, s)) for s in specs]
 
 
 def default_loss(output: Any, batch: Mapping[str, Tensor]) -> Tensor:

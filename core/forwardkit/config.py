@@ -37,6 +37,10 @@ class ComponentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
+    #: fields the component's holder sets (e.g. a mixer's ``dim``, given by the model's stage width);
+    #: left out when a spec is written out unless they were set explicitly
+    context_fields: ClassVar[tuple[str, ...]] = ()
+
     @model_validator(mode="before")
     @classmethod
     def _reject_unknown_fields(cls, data: Any) -> Any:
@@ -95,7 +99,9 @@ class ComponentSpec:
         self.config = config
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **self.config.model_dump(mode="json")}
+        context = getattr(type(self.config), "context_fields", ())
+        skip = {f for f in context if f not in self.config.model_fields_set}
+        return {"name": self.name, **self.config.model_dump(mode="json", exclude=skip)}
 
     def build(self, **context: Any) -> Any:
         """Create the component; ``context`` fills config fields the caller decides (e.g. ``dim``)."""
@@ -369,11 +375,15 @@ def _expand(kind: str, msg: str, ctx: dict[str, Any], loc: tuple[Any, ...]) -> l
 class TokenMixerConfig(ComponentConfig):
     """Fields every token mixer has; ``dim`` is set by the model that holds the mixer."""
 
+    context_fields: ClassVar[tuple[str, ...]] = ("dim",)
+
     dim: int = Field(64, ge=1, description="channels C of the (B, *spatial, C) tokens")
 
 
 class ChannelMixerConfig(ComponentConfig):
     """Fields every channel mixer has; ``dim`` is set by the model that holds the mixer."""
+
+    context_fields: ClassVar[tuple[str, ...]] = ("dim",)
 
     dim: int = Field(64, ge=1, description="channels C of the (B, *spatial, C) tokens")
 

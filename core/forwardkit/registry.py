@@ -71,6 +71,8 @@ class ComponentInfo:
     paper: Paper | None = None
     functional: str | None = None
     distribution: str | None = None
+    obj: Any = field(default=None, compare=False, repr=False)
+    config_obj: Any = field(default=None, compare=False, repr=False)
 
     @property
     def qualname(self) -> str:
@@ -78,6 +80,8 @@ class ComponentInfo:
 
     def load(self) -> Any:
         """Import and return the component class (or factory)."""
+        if self.obj is not None:
+            return self.obj
         try:
             return import_path(self.target)
         except Exception as exc:
@@ -88,6 +92,8 @@ class ComponentInfo:
 
     def load_config(self) -> Any:
         """Import and return the component's pydantic Config class."""
+        if self.config_obj is not None:
+            return self.config_obj
         if self.config is None:
             return self.load().Config
         try:
@@ -99,7 +105,7 @@ class ComponentInfo:
             ) from exc
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {k: v for k, v in asdict(self).items() if k not in ("obj", "config_obj")}
         data["paper"] = asdict(self.paper) if self.paper else None
         return data
 
@@ -259,6 +265,25 @@ class Registry:
         if status.problems:
             status.ok = False
         return status
+
+    def register_class(
+        self, kind: str, name: str, cls: Any, *, config: Any = None, summary: str = "", plugin: str = "local"
+    ) -> ComponentInfo:
+        """Register a class defined in this process (a notebook, a test) without an import path.
+
+        ``config`` defaults to ``cls.Config``. Unlike plugins, this replaces nothing: a taken name raises.
+        """
+        if kind not in KINDS:
+            raise UnknownKindError(kind, KINDS)
+        if (kind, name) in self._components:
+            raise PluginError(f"{kind}/{name} is already registered by plugin {self._components[(kind, name)].plugin!r}")
+        module = getattr(cls, "__module__", "local")
+        info = ComponentInfo(kind=kind, name=name, target=f"{module}:{getattr(cls, '__name__', 'object')}",
+                             plugin=plugin, summary=summary, obj=cls, config_obj=config or cls.Config)
+        self._components[(kind, name)] = info
+        status = self.plugins.setdefault(plugin, PluginStatus(name=plugin, module="(registered in process)"))
+        status.components.append(info.qualname)
+        return info
 
     # ---- queries -------------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> ComponentInfo:

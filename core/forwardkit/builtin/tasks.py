@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -18,6 +19,11 @@ class Classification(Task):
     Config = ClassificationConfig
     primary_metric = "accuracy"
     mode = "max"
+
+    def example(self, batch_size: int = 8, *, generator: torch.Generator | None = None) -> tuple[Tensor, dict]:
+        classes = self.config.top_k + 3
+        logits = torch.randn(batch_size, classes, generator=generator)
+        return logits, {"y": torch.randint(0, classes, (batch_size,), generator=generator)}
 
     def loss(self, output: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
         return F.cross_entropy(output, batch["y"], label_smoothing=self.config.label_smoothing)
@@ -41,6 +47,10 @@ class _Squared(Task):
 
     primary_metric = "mse"
     mode = "min"
+
+    def example(self, batch_size: int = 8, *, generator: torch.Generator | None = None) -> tuple[Tensor, dict]:
+        y = torch.randn(batch_size, 3, 2, generator=generator)
+        return torch.randn(batch_size, 6, generator=generator), {"y": y}
 
     @staticmethod
     def _aligned(output: Any, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
+import torch
 from torch import Tensor
 
 from forwardkit.interfaces.base import Component
@@ -30,6 +31,10 @@ class Task(Component):
 
     def loss(self, output: Any, batch: Mapping[str, Tensor]) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def example(self, batch_size: int = 8, *, generator: torch.Generator | None = None) -> tuple[Any, dict[str, Tensor]]:
+        """A random ``(output, batch)`` pair of this task's shapes (for the conformance kit)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define example()")
 
     def metrics(self, output: Any, batch: Mapping[str, Tensor]) -> dict[str, tuple[float, int]]:
         """``{name: (sum over the batch, count)}``; the default reports the mean loss only."""

@@ -1918,3 +1918,7 @@ def check_all(
     if raise_on_failure:
         report.raise_for_failures()
     return report
+
+# registered last: checks that need the training engine
+from forwardkit.testing import resume as _resume  # noqa: E402,F401
+from forwardkit.testing import task_checks as _task_checks  # noqa: E402,F401

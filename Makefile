@@ -8,7 +8,10 @@ PLUGINS := $(sort $(patsubst plugins/%/pyproject.toml,%,$(wildcard plugins/*/pyp
 STAMP := $(VENV)/.forwardkit-installed
 JOBS ?= 2
 
-.PHONY: setup demo test lint typecheck pytest docs docs-serve sync clean
+.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench-overhead notebooks clean
+
+export NO_MKDOCS_2_WARNING := 1
+export DISABLE_MKDOCS_2_WARNING := true
 
 setup: $(STAMP)
 
@@ -20,9 +23,9 @@ $(STAMP): pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
 	$(PY) -c "import forwardkit, torch" 
 	touch $(STAMP)
 
+# The main job: the token-mixer bake-off (every installed mixer in the builtin metaformer, on digits).
 demo: setup
-	$(VENV)/bin/forwardkit --version
-	$(PY) examples/compose_demo.py
+	$(VENV)/bin/forwardkit run
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -40,6 +43,13 @@ docs: setup
 
 docs-serve: setup
 	$(VENV)/bin/mkdocs serve
+
+# Long measurement (about a minute): forwardkit's trainer against a hand-written loop.
+bench-overhead: setup
+	$(PY) benchmarks/trainer_overhead.py --out benchmarks/results/trainer_overhead.json
+
+notebooks: setup
+	$(PY) tools/make_notebooks.py
 
 sync: setup
 	$(PY) tools/sync_plugins.py

@@ -98,10 +98,11 @@ class ComponentSpec:
         self.name = name
         self.config = config
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, exclude_unset: bool = False) -> dict[str, Any]:
+        """``{"name": ..., **config}``; with ``exclude_unset`` only the fields that were given."""
         context = getattr(type(self.config), "context_fields", ())
         skip = {f for f in context if f not in self.config.model_fields_set}
-        return {"name": self.name, **self.config.model_dump(mode="json", exclude=skip)}
+        return {"name": self.name, **self.config.model_dump(mode="json", exclude=skip, exclude_unset=exclude_unset)}
 
     def build(self, **context: Any) -> Any:
         """Create the component; ``context`` fills config fields the caller decides (e.g. ``dim``)."""
@@ -177,7 +178,9 @@ class ComponentSpec:
 
         return core_schema.with_info_plain_validator_function(
             validate,
-            serialization=core_schema.plain_serializer_function_ser_schema(lambda v: v.to_dict()),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda v, info: v.to_dict(exclude_unset=info.exclude_unset), info_arg=True
+            ),
         )
 
     @classmethod
@@ -295,8 +298,10 @@ class Experiment(ComponentConfig):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     seed: int = Field(0, ge=0)
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def to_dict(self, *, full: bool = False) -> dict[str, Any]:
+        """The experiment as plain data: the fields that were given (validating it gives the same
+        experiment, with fields that come from the data still free to), or with ``full`` every value."""
+        return self.model_dump(mode="json", exclude_unset=not full)
 
 
 # ---- validation entry points ---------------------------------------------------------------------

@@ -403,6 +403,7 @@ class Trainer:
         final["steps"] = float(ctx.step)
         if self.write and self.rank == 0 and self.run_dir is not None:
             summary = {"final": final, "stop_reason": ctx.stop_reason, "steps": ctx.step,
+                       "experiment": self.experiment.to_dict(full=True),
                        "parameters": sum(p.numel() for p in self.model.parameters()),
                        "compression": self.compression_reports}
             atomic_write_text(self.run_dir / "summary.json", dumps_json(summary))

@@ -1,0 +1,53 @@
+"""Every example experiment validates, and runs end to end on a tiny budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from forwardkit.config import load_experiment
+from forwardkit.engine.trainer import Trainer
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+
+
+def test_there_are_examples():
+    assert len(EXAMPLES) >= 4
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_validates_and_runs(path, tmp_path):
+    exp = load_experiment(path)
+    data = exp.to_dict()
+    data["trainer"].update(max_steps=3, progress="none", eval_every=1, out_dir=str(tmp_path))
+    result = Trainer(data, run_dir=tmp_path / "run").fit()
+    assert result.steps == 3
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["final"]
+
+
+def test_bakeoff_smoke(tmp_path):
+    from forwardkit.engine.bakeoff import BakeoffConfig, run_bakeoff
+
+    cfg = BakeoffConfig(mixers=["identity", "attention"], trainer={"epochs": 1, "max_steps": 4, "progress": "none"})
+    results = run_bakeoff(cfg, out_dir=tmp_path, verbose=False)
+    rows = {r["mixer"]: r for r in results["leaderboard"]}
+    assert set(rows) == {"identity", "attention"}
+    for row in rows.values():
+        assert "error" not in row, row.get("traceback")
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["parameters"] > 0 and row["macs_per_sample"] > 0
+    assert rows["attention"]["macs_per_sample"] > rows["identity"]["macs_per_sample"]
+    assert (tmp_path / "results.json").is_file() and (tmp_path / "leaderboard.png").is_file()
+
+
+def test_trainer_overhead_benchmark_smoke(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "trainer_overhead", Path(__file__).resolve().parents[1] / "benchmarks" / "trainer_overhead.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--smoke", "--out", str(tmp_path / "r.json")])
+    assert result["ratio"] > 0 and (tmp_path / "r.json").is_file()

@@ -21,8 +21,8 @@ COMPOSE_AND_TRAIN = [
         "every installed plugin."
     ),
     new_code_cell(
-        "import forwardkit as fk\n"
         "import torch\n\n"
+        "import forwardkit as fk\n\n"
         "registry = fk.get_registry()\n"
         "for info in registry.components('token_mixer'):\n"
         "    print(f'{info.name:<14} {info.plugin:<24} {info.summary}')"

@@ -276,7 +276,8 @@ class Registry:
         if kind not in KINDS:
             raise UnknownKindError(kind, KINDS)
         if (kind, name) in self._components:
-            raise PluginError(f"{kind}/{name} is already registered by plugin {self._components[(kind, name)].plugin!r}")
+            owner = self._components[(kind, name)].plugin
+            raise PluginError(f"{kind}/{name} is already registered by plugin {owner!r}")
         module = getattr(cls, "__module__", "local")
         info = ComponentInfo(kind=kind, name=name, target=f"{module}:{getattr(cls, '__name__', 'object')}",
                              plugin=plugin, summary=summary, obj=cls, config_obj=config or cls.Config)

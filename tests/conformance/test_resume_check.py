@@ -56,7 +56,7 @@ def test_builtin_backprop_resumes_exactly():
 
 
 def test_a_rule_that_forgets_its_optimizer_state_fails():
-    with pytest.raises(AssertionError, match="weights differ|state_dict differs"):
+    with pytest.raises(AssertionError, match=r"weights differ|state_dict differs"):
         check_resume(ForgetfulBackprop)
 
 

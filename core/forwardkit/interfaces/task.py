@@ -32,7 +32,9 @@ class Task(Component):
     def loss(self, output: Any, batch: Mapping[str, Tensor]) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def example(self, batch_size: int = 8, *, generator: torch.Generator | None = None) -> tuple[Any, dict[str, Tensor]]:
+    def example(
+        self, batch_size: int = 8, *, generator: torch.Generator | None = None
+    ) -> tuple[Any, dict[str, Tensor]]:
         """A random ``(output, batch)`` pair of this task's shapes (for the conformance kit)."""
         raise NotImplementedError(f"{type(self).__name__} does not define example()")
 

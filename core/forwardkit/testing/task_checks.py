@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from forwardkit.testing.checks import Subject, SkipCheck, conformance_check, fail
+from forwardkit.testing.checks import SkipCheck, Subject, conformance_check, fail
 
 
 def _example(task: Any, batch_size: int, seed: int) -> tuple[Any, dict[str, torch.Tensor]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -40,7 +42,30 @@ def test_list_json_is_fast():
     assert best < 0.3, f"forwardkit list --json took {best:.3f}s"
 
 
-def _timed(cmd: list[str]) -> float:
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, capture_output=True, check=True)
+    subprocess.run(cmd, capture_output=True, check=True, env=env)
     return time.perf_counter() - start
+
+
+def test_list_stays_fast_with_64_plugins_installed(tmp_path):
+    """64 light plugins (as many as the paper cards) on the path: listing still imports no torch, < 0.3 s."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for i in range(64):
+        name = f"fkfake{i:02d}"
+        info = site / f"forwardkit_{name}-0.1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: forwardkit-{name}\nVersion: 0.1.0\n")
+        (info / "entry_points.txt").write_text(f"[forwardkit]\n{name} = {name}_plugin\n")
+        (site / f"{name}_plugin.py").write_text(
+            "from forwardkit.hookspecs import hookimpl\n\n\n@hookimpl\ndef forwardkit_register(registry):\n"
+            + "".join(f"    registry.add('token_mixer', '{name}_m{j}', target='{name}_code:M{j}', "
+                      f"config='{name}_config:C{j}', summary='mixer {j}')\n" for j in range(3))
+        )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    cmd = [sys.executable, "-m", "forwardkit", "list", "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    assert len([c for c in json.loads(out.stdout)["components"] if c["plugin"].startswith("fkfake")]) == 192
+    best = min(_timed(cmd, env) for _ in range(3))
+    assert best < 0.3, f"forwardkit list --json with 64 plugins took {best:.3f}s"

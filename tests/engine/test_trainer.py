@@ -220,3 +220,25 @@ def test_regression_and_forecasting_tasks_train():
            "trainer": {"epochs": 2, "progress": "none"}}
     result = Trainer(exp, write=False).fit()
     assert "test/mse" in result.final and "test/mae" in result.final
+
+
+def test_bf16_autocast_trains_on_cpu():
+    exp = mlp_experiment(epochs=2)
+    exp["learning_rule"] = {"name": "backprop", "lr": 0.01, "autocast": "bf16"}
+    result = Trainer(exp, write=False).fit()
+    assert math.isfinite(result.final["test/loss"]) and result.final["test/accuracy"] > 0.5
+
+
+def test_progress_bar_mode_renders_a_rich_bar(capsys):
+    exp = mlp_experiment(epochs=1)
+    exp["trainer"]["progress"] = "bar"
+    Trainer(exp, write=False).fit()
+    out = capsys.readouterr().out
+    assert "epoch 1/1" in out and "samples/s" in out and "━" in out
+
+
+def test_max_steps_overrides_epochs_and_checkpoints_mid_epoch(tmp_path):
+    exp = mlp_experiment(epochs=1, max_steps=20)  # 14 steps per epoch: the budget runs into a second epoch
+    result = Trainer(exp, run_dir=tmp_path).fit()
+    assert result.steps == 20
+    assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step-00000020"

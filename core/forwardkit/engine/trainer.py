@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -193,6 +194,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
+            # channels-last convs with one input channel have ambiguous strides; DDP's notice is harmless
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
             self.ddp = DistributedDataParallel(_BatchForward(self.model), device_ids=ids)
             self.ctx.forward = self.ddp
         else:

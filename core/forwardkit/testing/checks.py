@@ -843,43 +843,40 @@ def _mixer_probe(subject: Subject, case: fks.MixerCase) -> _Probe:
     )
 
 
-@conformance_check(*_MIXERS, name="check_state_dict_round_trip")
-def _state_dict_mixer(subject: Subject, *, configs: Any = None, max_examples: int | None = None) -> None:
-    """A new instance (built under another seed) that loads ``state_dict()`` of a trained-mode
-    instance gives the identical eval output."""
-    tally = _run_mixer_cases(
-        subject,
-        lambda m, case: _prop_state_dict(_mixer_probe(subject, case), case.seed),
-        configs=configs,
-        max_examples=max_examples,
-    )
-    _require_ran(subject, tally, "check_state_dict_round_trip")
+def _probe_check(name: str, prop: Callable[[_Probe, int], None], doc: str) -> None:
+    """Register check ``name`` for mixers: ``prop`` on a probe built for every drawn mixer case."""
+
+    def impl(subject: Subject, *, configs: Any = None, max_examples: int | None = None) -> None:
+        tally = _run_mixer_cases(
+            subject,
+            lambda m, case: prop(_mixer_probe(subject, case), case.seed),
+            configs=configs,
+            max_examples=max_examples,
+        )
+        _require_ran(subject, tally, name)
+
+    impl.__doc__ = doc
+    conformance_check(*_MIXERS, name=name)(impl)
 
 
-@conformance_check(*_MIXERS, name="check_config_round_trip")
-def _config_mixer(subject: Subject, *, configs: Any = None, max_examples: int | None = None) -> None:
-    """``Config.model_validate(config.model_dump(mode="json"))`` equals the config and builds (under the
-    same seed) a component with the identical state and output."""
-    tally = _run_mixer_cases(
-        subject,
-        lambda m, case: _prop_config_round_trip(_mixer_probe(subject, case), case.seed),
-        configs=configs,
-        max_examples=max_examples,
-    )
-    _require_ran(subject, tally, "check_config_round_trip")
-
-
-@conformance_check(*_MIXERS, name="check_determinism")
-def _determinism_mixer(subject: Subject, *, configs: Any = None, max_examples: int | None = None) -> None:
-    """Two instances built and run (train mode, dropout included) under the same ``torch.manual_seed``
-    have identical state and outputs."""
-    tally = _run_mixer_cases(
-        subject,
-        lambda m, case: _prop_determinism(_mixer_probe(subject, case), case.seed),
-        configs=configs,
-        max_examples=max_examples,
-    )
-    _require_ran(subject, tally, "check_determinism")
+_probe_check(
+    "check_state_dict_round_trip",
+    _prop_state_dict,
+    "A new instance (built under another seed) that loads ``state_dict()`` of a trained-mode instance gives "
+    "the identical eval output.",
+)
+_probe_check(
+    "check_config_round_trip",
+    _prop_config_round_trip,
+    '``Config.model_validate(config.model_dump(mode="json"))`` equals the config and builds (under the same '
+    "seed) a component with the identical state and output.",
+)
+_probe_check(
+    "check_determinism",
+    _prop_determinism,
+    "Two instances built and run (train mode, dropout included) under the same ``torch.manual_seed`` have "
+    "identical state and outputs.",
+)
 
 
 # ---- models --------------------------------------------------------------------------------------------

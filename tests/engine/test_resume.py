@@ -84,6 +84,9 @@ def test_in_process_interrupt_and_resume_matches(tmp_path):
     for key, value in full.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
     assert resumed.final["test/accuracy"] == full.final["test/accuracy"]
+    # the metrics log is the same too (interval means resume where they stopped)
+    assert [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()] == [
+        json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_corrupt_checkpoint_is_a_clear_error_and_changes_nothing(tmp_path):

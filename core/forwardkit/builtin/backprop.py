@@ -91,14 +91,12 @@ class Backprop(LearningRule):
     def step(self, batch: Mapping[str, Tensor], ctx: RunContext) -> dict[str, float]:
         assert self.optimizer is not None and ctx.loss_fn is not None, "setup() must run first"
         self.optimizer.zero_grad(set_to_none=True)
-        micro = split_batch(batch, self.config.accumulate) if self.config.accumulate > 1 else [batch]
-        total = torch.zeros(())
-        for part in micro:
-            with self._autocast(ctx.device):
-                output = ctx.run_forward(part)
-                loss = ctx.loss_fn(output, part) * (len(next(iter(part.values()))) / len(next(iter(batch.values()))))
-            loss.backward()
-            total += loss.detach().float().cpu()
+        if self.config.accumulate == 1:
+            total = self._backward(batch, ctx, 1.0)
+        else:  # each micro-batch's mean loss weighted by its share of the batch: gradients of the batch mean
+            size = len(next(iter(batch.values())))
+            total = sum(self._backward(part, ctx, len(next(iter(part.values()))) / size)
+                        for part in split_batch(batch, self.config.accumulate))
         metrics = {"loss": float(total)}
         if self.config.grad_clip_norm is not None:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -114,6 +112,16 @@ class Backprop(LearningRule):
         self.updates += 1
         metrics["lr"] = lr
         return metrics
+
+    def _backward(self, batch: Mapping[str, Tensor], ctx: RunContext, weight: float) -> float:
+        """Forward, loss (times ``weight``), backward; returns the weighted loss."""
+        assert ctx.loss_fn is not None
+        with self._autocast(ctx.device):
+            loss = ctx.loss_fn(ctx.run_forward(batch), batch)
+            if weight != 1.0:
+                loss = loss * weight
+        loss.backward()
+        return float(loss.detach())
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict() if self.optimizer else None, "updates": self.updates}

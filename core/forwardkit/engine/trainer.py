@@ -232,6 +232,7 @@ class Trainer:
             "rng": rng_state(),
             "train_seconds": self.train_seconds,
             "train_samples": self.train_samples,
+            "interval": {k: list(v) for k, v in self.interval.items()},
         }
 
     def save_checkpoint(self, epoch: int, batch_in_epoch: int) -> Path | None:
@@ -268,6 +269,7 @@ class Trainer:
         self.ctx.step = loaded.step
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.train_samples = int(state.get("train_samples", 0))
+        self.interval.update({k: [float(v[0]), int(v[1])] for k, v in state.get("interval", {}).items()})
         set_rng_state(state["rng"])
         return int(state["epoch"]), int(state["batch_in_epoch"])
 
@@ -297,6 +299,7 @@ class Trainer:
         )
         self.ctx.extra.update(task=self.task, learning_rule=self.rule)
         self.train_seconds, self.train_samples = 0.0, 0
+        self.interval: dict[str, list[float]] = {}
         self.metrics = MetricsLog(self.run_dir if self.write and self.rank == 0 else None,
                                   tensorboard=tcfg.tensorboard)
         start_epoch, start_batch = 0, 0
@@ -326,6 +329,7 @@ class Trainer:
     def _loop(self, start_epoch: int, start_batch: int, epochs: int, total: int, progress: Progress) -> None:
         tcfg, ctx = self.experiment.trainer, self.ctx
         n_train = len(self.train_set)  # type: ignore[arg-type]
+        interval = self.interval  # running sums of the training metrics since the last logged line
         for epoch in range(start_epoch, epochs):
             ctx.epoch = epoch
             batches = epoch_batches(n_train, batch_size=tcfg.batch_size, seed=self.experiment.seed, epoch=epoch,
@@ -355,8 +359,14 @@ class Trainer:
                 if ctx.step > self._first_step:  # the first step pays one-time lazy imports: not counted
                     self.train_seconds += now - tick
                     self.train_samples += n
+                for key, value in metrics.items():  # logged as means over the steps since the last line
+                    acc = interval.setdefault(key, [0.0, 0])
+                    acc[0] += value
+                    acc[1] += 1
                 if ctx.step % tcfg.log_every == 0 or ctx.step == total:
-                    record = {"step": ctx.step, "epoch": epoch + 1, **{f"train/{k}": v for k, v in metrics.items()}}
+                    means = {f"train/{k}": v / n_ for k, (v, n_) in interval.items()}
+                    interval.clear()
+                    record = {"step": ctx.step, "epoch": epoch + 1, **means}
                     record.update(ctx.extra.pop("step_metrics", {}))
                     self.metrics.log(record)
                 progress.update(step=ctx.step, epoch=epoch, epochs=epochs, loss=metrics.get("loss", float("nan")),

@@ -8,7 +8,7 @@ PLUGINS := $(sort $(patsubst plugins/%/pyproject.toml,%,$(wildcard plugins/*/pyp
 STAMP := $(VENV)/.forwardkit-installed
 JOBS ?= 2
 
-.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench-overhead notebooks clean
+.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead notebooks clean
 
 export NO_MKDOCS_2_WARNING := 1
 export DISABLE_MKDOCS_2_WARNING := true
@@ -43,6 +43,10 @@ docs: setup
 
 docs-serve: setup
 	$(VENV)/bin/mkdocs serve
+
+# Every installed token mixer (and the attention baseline) at the default sizes: table, JSON, log-log plot.
+bench: setup
+	$(VENV)/bin/forwardkit bench mixers --out benchmarks/results/mixers
 
 # Long measurement (about a minute): forwardkit's trainer against a hand-written loop.
 bench-overhead: setup

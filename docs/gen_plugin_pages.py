@@ -281,6 +281,18 @@ def main() -> None:
     with mkdocs_gen_files.open("plugins/index.md", "w") as fh:
         fh.write(index_page(rows))
     add_to_nav([r["slug"] for r in rows])
+    write_reproductions()
+
+
+def write_reproductions() -> None:
+    """The "Reproductions" page: every kept ``plugins/*/reports/results.json`` (see forwardkit reproduce)."""
+    from forwardkit.reproduce.report import reproductions_page
+
+    with mkdocs_gen_files.open("reproductions.md", "w") as fh:
+        fh.write(reproductions_page(PLUGINS))
+    nav = mkdocs_gen_files.config["nav"]
+    if nav is not None and not any(isinstance(i, dict) and "Reproductions" in i for i in nav):
+        nav.append({"Reproductions": "reproductions.md"})
 
 
 main()

@@ -33,6 +33,7 @@ ENTRY_POINT_GROUP = "forwardkit"
 BUILTIN_PLUGIN = "builtin"
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_YAML_RESOURCE = re.compile(r"^[A-Za-z_][\w.]*:[\w./-]+\.ya?ml$")
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class Registrar:
         self.distribution = distribution
         self.staged: list[ComponentInfo] = []
         self.problems: list[str] = []
+        self.reproduction: str | None = None
 
     def add(
         self,
@@ -174,6 +176,21 @@ class Registrar:
             )
         )
 
+    def add_reproduction(self, spec: str) -> None:
+        """Declare the plugin's miniature reproduction (run by ``forwardkit reproduce <plugin>``).
+
+        ``spec`` is a path read without torch: ``"package.module:ATTR"`` naming a
+        :class:`~forwardkit.reproduce.spec.ReproductionSpec` (or a mapping of its fields), or
+        ``"package:file.yaml"`` naming a YAML file inside the package. One per plugin.
+        """
+        if not (isinstance(spec, str) and (_TARGET.match(spec) or _YAML_RESOURCE.match(spec))):
+            self.problems.append(f"reproduction: spec must be 'module:attr' or 'package:file.yaml', got {spec!r}")
+            return
+        if self.reproduction is not None:
+            self.problems.append(f"reproduction: declared twice ({self.reproduction!r}, then {spec!r})")
+            return
+        self.reproduction = spec
+
 
 class _PluginManager(pluggy.PluginManager):
     """Accepts a plain ``forwardkit_register`` function as an implementation (no decorator needed)."""
@@ -191,6 +208,8 @@ class Registry:
     def __init__(self) -> None:
         self._components: dict[tuple[str, str], ComponentInfo] = {}
         self.plugins: dict[str, PluginStatus] = {}
+        #: plugin name -> the path of its declared reproduction spec (see Registrar.add_reproduction)
+        self.reproductions: dict[str, str] = {}
         self._pm = _PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
 
@@ -262,6 +281,8 @@ class Registry:
                 continue
             self._components[key] = info
             status.components.append(info.qualname)
+        if registrar.reproduction is not None:
+            self.reproductions[name] = registrar.reproduction
         if status.problems:
             status.ok = False
         return status

@@ -260,6 +260,15 @@ def plugin_new_cmd(slug: str, parent: Path, title: str | None, arxiv: str | None
                f"&& pytest {folder / 'tests'}")
 
 
+from forwardkit.cli.reproduce import reproduce as _reproduce  # noqa: E402, I001
+cli.add_command(_reproduce)
+
+
+from forwardkit.cli.bench import bench as _bench  # noqa: E402
+
+cli.add_command(_bench)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="forwardkit")

@@ -1,0 +1,88 @@
+"""Measure registered models at their default configs on ``Model.example_batch`` inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from forwardkit.bench.mixers import _error, _timed, peak_bytes
+
+
+@dataclass
+class ModelJob:
+    """One model (default config) at one batch size."""
+
+    name: str
+    batch: int = 32
+    threads: int = 1
+    warmup: int = 2
+    repeats: int = 7
+    budget_s: float = 3.0
+    device: str = "cpu"
+
+    def skipped(self, reason: str) -> list[dict[str, Any]]:
+        return [{"kind": "model", "name": self.name, "batch": self.batch, "status": "skipped", "reason": reason}]
+
+
+def _loss(out: Any) -> Any:
+    """A scalar to backpropagate from whatever the model returns (tensor, tuple, dict)."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return out.float().mean()
+    values = out.values() if isinstance(out, dict) else out if isinstance(out, (list, tuple)) else []
+    parts = [_loss(v) for v in values if isinstance(v, (torch.Tensor, dict, list, tuple))]
+    parts = [p for p in parts if p is not None and p.requires_grad]
+    return sum(parts) if parts else None
+
+
+def run_model_job(job: ModelJob, registry: Any = None) -> list[dict[str, Any]]:
+    """Parameters, MACs per sample, fwd / fwd+bwd latency and samples/s of one model; never raises."""
+    import torch
+
+    from forwardkit.compose import build_model
+    from forwardkit.measure import count_macs, count_parameters
+
+    torch.set_num_threads(max(1, job.threads))
+    try:
+        model = build_model(job.name, registry=registry).to(job.device).train()
+        batch = model.example_batch(job.batch, generator=torch.Generator().manual_seed(0))
+        batch = {k: v.to(job.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    except Exception as exc:
+        return job.skipped(f"cannot build: {_error(exc)}")
+    sync: Callable[[], None] = torch.cuda.synchronize if job.device.startswith("cuda") else (lambda: None)
+
+    def forward() -> None:
+        with torch.no_grad():
+            model.forward_batch(batch)
+
+    def forward_backward() -> None:
+        model.zero_grad(set_to_none=True)
+        loss = _loss(model.forward_batch(batch))
+        if loss is None:
+            raise RuntimeError("the model output has nothing to backpropagate")
+        loss.backward()
+
+    try:
+        macs = count_macs(lambda: model.forward_batch(batch))
+        fwd_ms = _timed(forward, job, sync)
+        fwdbwd_ms = _timed(forward_backward, job, sync)
+        peak = peak_bytes(forward_backward, job.device)
+    except Exception as exc:
+        return job.skipped(f"failed while running: {_error(exc)}")
+    inputs = {k: list(v.shape) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    return [{
+        "kind": "model",
+        "name": job.name,
+        "batch": job.batch,
+        "status": "ok",
+        "inputs": inputs,
+        "params": count_parameters(model),
+        "macs_per_sample": macs / job.batch,
+        "fwd_ms": fwd_ms,
+        "fwdbwd_ms": fwdbwd_ms,
+        "samples_per_s": job.batch / (fwd_ms / 1e3),
+        "samples_per_s_fwdbwd": job.batch / (fwdbwd_ms / 1e3),
+        "peak_mb": peak / 2**20,
+    }]

@@ -1,0 +1,151 @@
+"""``forwardkit bench``: measurements, skips with reasons, the exponent fit, MACs scaling, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import Tensor, nn
+
+from forwardkit.bench import bench_components, bench_models, fit_exponent
+from forwardkit.bench.mixers import plan_workers, spatial_shape
+from forwardkit.cli.main import cli
+from forwardkit.compose import create
+from forwardkit.config import TokenMixerConfig
+from forwardkit.interfaces import TokenMixer
+from forwardkit.measure import count_macs
+from forwardkit.registry import Registry
+
+MIXER_FIELDS = ("params", "macs", "fwd_ms", "fwdbwd_ms", "tokens_per_s", "peak_mb")
+
+
+class SequenceOnly(TokenMixer):
+    """A rank-1-only mixer (a causal running mean) for the skip test."""
+
+    Config = TokenMixerConfig
+    ranks = frozenset({1})
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.proj = nn.Linear(self.dim, self.dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        steps = torch.arange(1, x.shape[1] + 1, dtype=x.dtype).view(1, -1, 1)
+        return self.proj(x.cumsum(1) / steps)
+
+
+class Broken(TokenMixer):
+    Config = TokenMixerConfig
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise RuntimeError("boom")
+
+
+@pytest.fixture(scope="module")
+def registry():
+    reg = Registry.discover(entry_points=False)
+    reg.register_class("token_mixer", "seq-only", SequenceOnly)
+    reg.register_class("token_mixer", "broken", Broken)
+    return reg
+
+
+def test_fit_exponent_on_synthetic_timings():
+    sizes = [64, 256, 1024, 4096]
+    assert fit_exponent(sizes, [3e-6 * n**2 for n in sizes]) == pytest.approx(2.0)
+    assert fit_exponent(sizes, [0.5 * n for n in sizes]) == pytest.approx(1.0)
+    assert fit_exponent(sizes, [7.0] * 4) == pytest.approx(0.0)
+    assert fit_exponent([64], [1.0]) is None
+
+
+def test_spatial_shapes():
+    assert spatial_shape(1, 20) == (20,)
+    assert spatial_shape(2, 64) == (8, 8)
+    assert "not a perfect square" in str(spatial_shape(2, 20))
+    assert spatial_shape(3, 64) == (4, 4, 4)
+
+
+def test_mixers_measured_and_skips_recorded(registry):
+    data = bench_components("token_mixer", names=["seq-only", "broken"], ranks=(1, 2), sizes=(16, 20, 64),
+                            dim=16, batch=2, workers=1, repeats=2, warmup=1, budget_s=0.2, registry=registry)
+    assert data["settings"]["names"][0] == "attention"  # the baseline is always there
+    assert data["settings"]["workers"] == 1 and data["settings"]["threads_per_worker"] >= 1
+    ok = {(r["name"], r["rank"], r["tokens"]) for r in data["results"]}
+    assert {("attention", 1, 16), ("attention", 1, 20), ("attention", 2, 64), ("seq-only", 1, 64)} <= ok
+    for row in data["results"]:
+        for key in MIXER_FIELDS:
+            assert row[key] >= 0 and math.isfinite(row[key]), (row["name"], key)
+        assert row["fwd_ms"] > 0 and row["fwdbwd_ms"] > 0 and row["tokens_per_s"] > 0
+        assert row["params"] > 0 and row["macs"] > 0
+    assert any(r["peak_mb"] > 0 for r in data["results"])
+    skipped = {(r["name"], r["rank"], r["tokens"]): r["reason"] for r in data["skipped"]}
+    assert "not a perfect square" in skipped[("attention", 2, 20)]
+    assert "rank 2 not supported" in skipped[("seq-only", 2, 16)]
+    assert "boom" in skipped[("broken", 1, 16)]
+    fits = {(e["name"], e["rank"]): e for e in data["exponents"]}
+    assert fits[("attention", 1)]["sizes"] == [16, 20, 64]
+    assert fits[("attention", 2)]["sizes"] == [16, 64]  # N=20 has no square layout
+    assert fits[("attention", 1)]["fwdbwd_exponent"] is not None
+    json.dumps(data)  # serialisable
+
+
+def test_attention_macs_grow_quadratically_and_mlp_linearly():
+    attention = create("token_mixer", "attention", dim=32)
+    mlp = create("channel_mixer", "mlp", dim=32)
+
+    def macs(module, n):
+        x = torch.zeros(1, n, 32)
+        return count_macs(lambda: module(x))
+
+    # attention = a*N + b*N^2: second differences over N, 2N, 4N isolate the N^2 term exactly
+    m1, m2, m4 = (macs(attention, n) for n in (64, 128, 256))
+    assert m2 - 2 * m1 > 0
+    assert (m4 - 2 * m2) / (m2 - 2 * m1) == pytest.approx(4.0)
+    assert macs(attention, 1024) / macs(attention, 256) > 8  # dominated by the N^2 term at this size
+    assert macs(mlp, 256) == 4 * macs(mlp, 64) > 0
+
+
+def test_channel_mixers_and_models():
+    data = bench_components("channel_mixer", names=["mlp"], ranks=(1,), sizes=(16, 64), dim=16, batch=2,
+                            workers=1, repeats=2, warmup=1, budget_s=0.2)
+    assert [r["tokens"] for r in data["results"]] == [16, 64]
+    assert data["exponents"][0]["macs_exponent"] == pytest.approx(1.0)
+    models = bench_models(names=["mlp"], batch=4, workers=1, repeats=2, warmup=1, budget_s=0.2)
+    (row,) = models["results"]
+    assert row["params"] > 0 and row["macs_per_sample"] > 0 and row["samples_per_s"] > 0
+    assert row["fwdbwd_ms"] > 0 and row["inputs"]["x"][0] == 4
+
+
+def test_two_workers_in_spawned_processes():
+    data = bench_components("token_mixer", names=["identity"], ranks=(1,), sizes=(16,), dim=8, batch=1,
+                            workers=2, repeats=1, warmup=1, budget_s=0.1)
+    assert data["settings"]["workers"] == 2
+    assert data["settings"]["threads_per_worker"] == max(1, plan_workers(2, 2)[1])
+    assert {r["name"] for r in data["results"]} == {"attention", "identity"}
+    assert any("interfere" in n for n in data["notes"])
+
+
+def test_plan_workers_never_exceeds_jobs():
+    assert plan_workers(1, None)[0] == 1
+    assert plan_workers(3, 8)[0] == 3
+    assert plan_workers(5, 1) == (1, plan_workers(5, 1)[1])
+
+
+def test_cli_json_out_and_errors(tmp_path):
+    runner = CliRunner()
+    args = ["bench", "channel-mixers", "--names", "mlp", "--sizes", "16,64", "--ranks", "1", "--dim", "8",
+            "--batch", "1", "--workers", "1", "--quick", "--json", "--out", str(tmp_path)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["kind"] == "channel_mixer" and len(data["results"]) == 2
+    assert (tmp_path / "results.json").exists() and (tmp_path / "scaling.png").stat().st_size > 0
+    table = runner.invoke(cli, args[:-4])
+    assert table.exit_code == 0 and "fwd+bwd" in table.stdout and "scaling exponent" in table.stdout
+
+    unknown = runner.invoke(cli, ["bench", "mixers", "--names", "nope"])
+    assert unknown.exit_code == 2 and "'nope' is not registered" in unknown.output
+    bad = runner.invoke(cli, ["bench", "mixers", "--sizes", "64,abc"])
+    assert bad.exit_code == 2 and "positive integers" in bad.output

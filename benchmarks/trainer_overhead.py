@@ -1,7 +1,7 @@
 """Trainer overhead: forwardkit's loop against a hand-written PyTorch loop, in one process.
 
 Both train the same model (the builtin metaformer on digits-sized images from the builtin ``blobs``
-generator, or any experiment given with --experiment) on the same batches, in the same order, for the
+generator) on the same batches, in the same order, for the
 same number of steps, with the same optimizer. The hand-written loop is what a researcher would write:
 index the tensors, forward, cross-entropy, backward, AdamW step, read the loss; and, as forwardkit's
 trainer does when training ends, one pass over the validation split. The runs alternate
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"forwardkit: {result['forwardkit_median_s'] * 1e3 / steps:.2f} ms/step   "
           f"ratio {result['ratio']:.3f} (bar: <= 1.05)")
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))
     return result
 

@@ -242,3 +242,30 @@ def test_max_steps_overrides_epochs_and_checkpoints_mid_epoch(tmp_path):
     result = Trainer(exp, run_dir=tmp_path).fit()
     assert result.steps == 20
     assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step-00000020"
+
+
+def test_fp16_autocast_uses_a_grad_scaler_and_resumes(tmp_path):
+    exp = mlp_experiment(epochs=2, checkpoint_every_steps=4)
+    exp["learning_rule"] = {"name": "backprop", "lr": 0.01, "autocast": "fp16"}
+    trainer = Trainer(exp, run_dir=tmp_path)
+    result = trainer.fit()
+    assert trainer.rule.scaler.is_enabled() and "scaler" in trainer.rule.state_dict()
+    assert math.isfinite(result.final["test/loss"])
+
+
+def test_early_stopping_counts_evaluations_not_epochs():
+    exp = mlp_experiment(epochs=12, eval_every=4)
+    exp["learning_rule"] = {"name": "backprop", "lr": 1e-9}
+    exp["callbacks"] = [{"name": "early_stopping", "patience": 2, "min_delta": 0.01}]
+    result = Trainer(exp, write=False).fit()
+    # evaluations at epochs 4, 8, 12: the first sets the best, two more without improvement stop the run
+    assert result.steps == 12 * math.ceil(420 / 32) and "early stopping" in result.stop_reason
+
+
+def test_early_stop_without_periodic_checkpoints_still_writes_the_final_one(tmp_path):
+    exp = mlp_experiment(epochs=30, checkpoint_every=0)
+    exp["learning_rule"] = {"name": "backprop", "lr": 1e-9}
+    exp["callbacks"] = [{"name": "early_stopping", "patience": 1, "min_delta": 0.01}]
+    result = Trainer(exp, run_dir=tmp_path).fit()
+    assert "early stopping" in result.stop_reason
+    assert (tmp_path / "checkpoints" / "latest").read_text().strip() == f"step-{result.steps:08d}"

@@ -72,10 +72,13 @@ class Backprop(LearningRule):
     def __init__(self, config: BackpropConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         self.optimizer: torch.optim.Optimizer | None = None
+        self.scaler: torch.amp.GradScaler | None = None
         self.updates = 0
 
     def setup(self, model: nn.Module, ctx: RunContext) -> None:
         self.optimizer = make_optimizer(model, self.config)
+        # fp16 needs loss scaling against gradient underflow (bf16 does not)
+        self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.config.autocast == "fp16")
 
     def current_lr(self, ctx: RunContext) -> float:
         factor = lr_factor(self.updates, cfg=self.config, steps_per_epoch=ctx.steps_per_epoch,
@@ -98,6 +101,9 @@ class Backprop(LearningRule):
             total = sum(self._backward(part, ctx, len(next(iter(part.values()))) / size)
                         for part in split_batch(batch, self.config.accumulate))
         metrics = {"loss": float(total)}
+        assert self.scaler is not None
+        if self.scaler.is_enabled():
+            self.scaler.unscale_(self.optimizer)  # clipping and callbacks see true gradients
         if self.config.grad_clip_norm is not None:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip_norm))
@@ -108,7 +114,11 @@ class Backprop(LearningRule):
         lr = self.current_lr(ctx)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.optimizer.step()
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.updates += 1
         metrics["lr"] = lr
         return metrics
@@ -120,14 +130,21 @@ class Backprop(LearningRule):
             loss = ctx.loss_fn(ctx.run_forward(batch), batch)
             if weight != 1.0:
                 loss = loss * weight
-        loss.backward()
+        scaler = self.scaler
+        (scaler.scale(loss) if scaler is not None and scaler.is_enabled() else loss).backward()
         return float(loss.detach())
 
     def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict() if self.optimizer else None, "updates": self.updates}
+        state: dict[str, Any] = {"optimizer": self.optimizer.state_dict() if self.optimizer else None,
+                                 "updates": self.updates}
+        if self.scaler is not None and self.scaler.is_enabled():
+            state["scaler"] = self.scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.updates = int(state["updates"])
         if state.get("optimizer") is not None:
             assert self.optimizer is not None, "setup() must run before load_state_dict()"
             self.optimizer.load_state_dict(state["optimizer"])
+        if "scaler" in state and self.scaler is not None:
+            self.scaler.load_state_dict(state["scaler"])

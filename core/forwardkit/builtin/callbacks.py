@@ -24,6 +24,7 @@ class EarlyStopping(Callback):
         super().__init__(config, **overrides)
         self.best: float | None = None
         self.bad_evals = 0
+        self.seen_step = -1  # step of the last evaluation looked at: epochs without one do not count
 
     def _monitor_and_mode(self, ctx: RunContext) -> tuple[str, str]:
         task = ctx.extra.get("task")
@@ -37,8 +38,10 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, ctx: RunContext) -> bool:
         monitor, mode = self._monitor_and_mode(ctx)
         evaluation = ctx.extra.get("last_eval", {})
-        if monitor not in evaluation:
+        eval_step = int(ctx.extra.get("last_eval_step", -1))
+        if monitor not in evaluation or eval_step == self.seen_step:
             return False
+        self.seen_step = eval_step
         value = float(evaluation[monitor])
         better = self.best is None or (
             value > self.best + self.config.min_delta if mode == "max" else value < self.best - self.config.min_delta
@@ -53,10 +56,11 @@ class EarlyStopping(Callback):
         return False
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "bad_evals": self.bad_evals}
+        return {"best": self.best, "bad_evals": self.bad_evals, "seen_step": self.seen_step}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.best, self.bad_evals = state["best"], int(state["bad_evals"])
+        self.seen_step = int(state.get("seen_step", -1))
 
 
 class NanGuard(Callback):

@@ -202,10 +202,12 @@ def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | No
         from forwardkit.config import resolve_config
         from forwardkit.engine.bakeoff import BakeoffConfig, run_bakeoff
 
-        cfg = resolve_config(BakeoffConfig, None, overrides)
+        cfg = resolve_config(BakeoffConfig, None, _merge(BakeoffConfig().model_dump(), overrides))
         run_bakeoff(cfg, out_dir=run_dir, verbose=not quiet)
         return
     if resume_dir is not None:
+        if not (resume_dir / "experiment.json").is_file():
+            raise ForwardkitError(f"cannot resume: {resume_dir} is not a run directory (it has no experiment.json)")
         saved = resume_dir / "experiment.json"
         data = read_mapping(experiment if experiment else saved)
         run_dir = resume_dir

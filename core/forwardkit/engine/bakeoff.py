@@ -49,7 +49,15 @@ def _mixer_names(cfg: BakeoffConfig, registry: Registry) -> list[str]:
         for name in cfg.mixers:
             registry.get("token_mixer", name)  # unknown names fail early, with suggestions
         return list(cfg.mixers)
-    return [c.name for c in registry.components("token_mixer")]
+    names = []
+    for info in registry.components("token_mixer"):
+        try:
+            takes_images = 2 in getattr(info.load(), "ranks", (2,))
+        except Exception:  # a mixer that cannot even be imported is reported by its own run below
+            takes_images = True
+        if takes_images:
+            names.append(info.name)
+    return names
 
 
 def _data_spec(cfg: BakeoffConfig, registry: Registry) -> dict[str, Any]:

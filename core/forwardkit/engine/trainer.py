@@ -107,7 +107,11 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else (new_run_dir(self.experiment) if write else None)
         self.resume = resume
         self.device = resolve_device(self.experiment.trainer.device)
+        if world_size > 1 and self.experiment.trainer.batch_size < world_size:
+            raise ForwardkitError(f"trainer.batch_size {self.experiment.trainer.batch_size} is smaller than the "
+                                  f"{world_size} processes: every process needs at least one sample per step")
         self._built = False
+        self._loss_scale = 1.0
 
     # ---- building ------------------------------------------------------------------------------
     def _create(self, kind: str, spec: Any) -> Any:
@@ -146,6 +150,8 @@ class Trainer:
         self.callbacks: list[Callback] = [created[i] for i in order]
         self.callback_names = [exp.callbacks[i].name for i in order]
         self.train_set = self.dataset.split("train")
+        if self.rank > 0:  # same initial weights everywhere (seeded above); own dropout/augmentation draws
+            seed_everything(exp.seed + 1_000_003 * self.rank)
         self.eval_split = "val" if self._has_split("val") else None
         self._built = True
 
@@ -178,6 +184,8 @@ class Trainer:
     # ---- events --------------------------------------------------------------------------------
     def _loss(self, output: Any, batch: Mapping[str, Tensor]) -> Tensor:
         loss = self.task.loss(output, batch)
+        if self.world_size > 1 and self._loss_scale != 1.0:
+            loss = loss * self._loss_scale
         for adapter in self.adapters:
             extra = adapter.loss(self.model, batch, output)
             if extra is not None:
@@ -253,7 +261,13 @@ class Trainer:
         path = ckpt.latest_checkpoint(self.run_dir / "checkpoints")
         if path is None:
             raise ckpt.CheckpointError(f"nothing to resume: {self.run_dir / 'checkpoints'} has no checkpoint")
-        loaded = ckpt.load_checkpoint(path, experiment=self.experiment.to_dict())
+        loaded = ckpt.load_checkpoint(path)
+        saved = validate_experiment(loaded.experiment, registry=self.registry).to_dict(full=True)
+        if ckpt.experiment_fingerprint(saved) != ckpt.experiment_fingerprint(self.experiment.to_dict(full=True)):
+            raise ckpt.CheckpointError(
+                f"checkpoint {path} was written by a different experiment (data, model, rule, callbacks or batch "
+                "size differ); resume with the run's own experiment.json or start a new run"
+            )
         state = loaded.state
         saved_names = [c["name"] for c in state["callbacks"]]
         if saved_names != self.callback_names:
@@ -332,9 +346,13 @@ class Trainer:
         interval = self.interval  # running sums of the training metrics since the last logged line
         for epoch in range(start_epoch, epochs):
             ctx.epoch = epoch
-            batches = epoch_batches(n_train, batch_size=tcfg.batch_size, seed=self.experiment.seed, epoch=epoch,
-                                    shuffle=tcfg.shuffle, rank=self.rank, world_size=self.world_size,
-                                    drop_last=tcfg.drop_last)
+            global_batches = epoch_batches(n_train, batch_size=tcfg.batch_size, seed=self.experiment.seed,
+                                           epoch=epoch, shuffle=tcfg.shuffle, drop_last=tcfg.drop_last)
+            if self.world_size > 1:  # a batch smaller than the world would leave a rank without samples
+                global_batches = [b for b in global_batches if len(b) >= self.world_size]
+            batches = [b[self.rank :: self.world_size] for b in global_batches]
+            # DDP averages the ranks' gradients with equal weight: weigh each rank's mean loss by its share
+            shares = [len(mine) * self.world_size / len(b) for mine, b in zip(batches, global_batches, strict=True)]
             first = start_batch if epoch == start_epoch else 0
             if first == 0:
                 for cb in self.callbacks:
@@ -343,6 +361,7 @@ class Trainer:
             done = first
             tick = time.perf_counter()
             for batch in loader(self.train_set, batches[first:], num_workers=tcfg.num_workers):
+                self._loss_scale = shares[done]
                 batch = to_device(batch, self.device)
                 for cb in self.callbacks:
                     batch = cb.on_batch_start(batch, ctx)
@@ -386,6 +405,7 @@ class Trainer:
         if self.eval_split and ((tcfg.eval_every and (epoch + 1) % tcfg.eval_every == 0) or last):
             evaluation = self.evaluate(self.eval_split)
             ctx.extra["last_eval"] = evaluation
+            ctx.extra["last_eval_step"] = ctx.step
             self.metrics.log({"step": ctx.step, "epoch": epoch + 1, **evaluation})
             progress.message(f"epoch {epoch + 1}: " + "  ".join(f"{k} {v:.4f}" for k, v in evaluation.items()))
         changed = False
@@ -395,6 +415,7 @@ class Trainer:
             self.model.to(self.device)
             self.rule.model_changed(self.model, ctx)
             self._wrap()
+        last = last or ctx.should_stop  # a callback may have stopped the run just now
         if (tcfg.checkpoint_every and (epoch + 1) % tcfg.checkpoint_every == 0) or last:
             # an epoch cut short (step budget, stop) resumes at its next batch
             self.save_checkpoint(epoch + 1, 0) if complete else self.save_checkpoint(epoch, done)

@@ -19,16 +19,9 @@ Options every runner passes through (a check ignores those it does not use):
 
 Extension point
     New checks register with :func:`conformance_check` and are picked up by every runner and by the
-    pytest plugin. The exact-resume property of learning rules and callbacks (a run checkpointed at
-    step k and resumed ends equal to the uninterrupted run) needs the training engine; it is meant to
-    be added next to its code as::
-
-        @conformance_check("learning_rule", "callback")
-        def check_resume(subject, *, configs=None, models=None):
-            ...  # train 2k steps; train k, checkpoint, rebuild, load, train k; compare
-
-    (``subject`` is a :class:`Subject`). It is deliberately not defined here until it can check
-    something: a placeholder that passes would look green without testing anything.
+    pytest plugin, as :mod:`forwardkit.testing.resume` (``check_resume``: a run checkpointed at step k
+    and resumed ends bit-identical to the uninterrupted run, for learning rules and callbacks) and
+    :mod:`forwardkit.testing.task_checks` do.
 """
 
 from __future__ import annotations
@@ -1637,7 +1630,7 @@ def check_callback_events(subject: Subject, *, configs: Any = None, models: Any 
 def check_state_dict_plain(subject: Subject, *, configs: Any = None, models: Any = None) -> None:
     """After two steps, ``state_dict()`` is plain data (dicts, lists, str, numbers, None, tensors) and a
     new instance (set up on a same-architecture model) that loads it returns the same ``state_dict()``.
-    (The exact-resume check needs the training engine; see the module docs.)"""
+    (Exact resume through the trainer is ``check_resume``, in :mod:`forwardkit.testing.resume`.)"""
     for config in subject.configs(configs):
         for label, factory in subject.models(models, toys.DEFAULT_TRAINING_MODELS):
             if subject.kind == "learning_rule":

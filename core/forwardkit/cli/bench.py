@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from forwardkit.errors import ForwardkitError
+from forwardkit.cli.common import friendly_errors
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # keep the profiler's start/stop lines out of the tables
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_SIZES = [64, 256, 1024, 4096]
 QUICK_SIZES = [16, 64, 256]
-
-
-def _friendly(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ForwardkitError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
@@ -124,7 +113,7 @@ def bench() -> None:
 
 @bench.command("mixers")
 @_mixer_options
-@_friendly
+@friendly_errors
 def mixers_cmd(**kwargs: Any) -> None:
     """Token mixers (with builtin `attention` as the baseline) over token counts N."""
     _bench_mixers("token_mixer", **kwargs)
@@ -132,7 +121,7 @@ def mixers_cmd(**kwargs: Any) -> None:
 
 @bench.command("channel-mixers")
 @_mixer_options
-@_friendly
+@friendly_errors
 def channel_mixers_cmd(**kwargs: Any) -> None:
     """Channel mixers (with builtin `mlp` as the baseline) over token counts N."""
     _bench_mixers("channel_mixer", **kwargs)
@@ -141,7 +130,7 @@ def channel_mixers_cmd(**kwargs: Any) -> None:
 @bench.command("models")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="batch size")
 @_common
-@_friendly
+@friendly_errors
 def models_cmd(names: str | None, batch: int, workers: int | None, repeats: int, as_json: bool,
                out_dir: Path | None, quick: bool) -> None:
     """Registered models at their default configs, on inputs from Model.example_batch."""

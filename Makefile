@@ -45,8 +45,10 @@ docs-serve: setup
 	$(VENV)/bin/mkdocs serve
 
 # Every installed token mixer (and the attention baseline) at the default sizes: table, JSON, log-log plot.
+# Scaling benchmarks of every installed mixer (a few minutes); the docs' Benchmarks page shows the kept results.
 bench: setup
 	$(VENV)/bin/forwardkit bench mixers --out benchmarks/results/mixers
+	$(VENV)/bin/forwardkit bench channel-mixers --out benchmarks/results/channel-mixers
 
 # Long measurement (about a minute): forwardkit's trainer against a hand-written loop.
 bench-overhead: setup

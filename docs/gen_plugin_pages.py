@@ -16,6 +16,7 @@ that a plugin's README never breaks the strict build.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import re
@@ -282,6 +283,7 @@ def main() -> None:
         fh.write(index_page(rows))
     add_to_nav([r["slug"] for r in rows])
     write_reproductions()
+    write_benchmarks()
 
 
 def write_reproductions() -> None:
@@ -293,6 +295,62 @@ def write_reproductions() -> None:
     nav = mkdocs_gen_files.config["nav"]
     if nav is not None and not any(isinstance(i, dict) and "Reproductions" in i for i in nav):
         nav.append({"Reproductions": "reproductions.md"})
+
+
+BENCHMARKS = PLUGINS.parent / "benchmarks" / "results"
+
+
+def benchmarks_page(results_dir: Path) -> str:
+    """Markdown for the kept ``forwardkit bench`` results (``make bench`` writes them)."""
+    lines = ["# Benchmarks", ""]
+    found = False
+    for label, folder in (("Token mixers", "mixers"), ("Channel mixers", "channel-mixers")):
+        path = results_dir / folder / "results.json"
+        if not path.is_file():
+            continue
+        found = True
+        data = json.loads(path.read_text(encoding="utf-8"))
+        st = data["settings"]
+        lines += [f"## {label}", "",
+                  f"Measured with `forwardkit bench {'mixers' if folder == 'mixers' else folder}` "
+                  f"(`make bench`): batch {st['batch']}, C = {st['dim']}, {st['device']}, "
+                  f"{st['workers']} worker(s) x {st['threads_per_worker']} thread(s), torch {st['torch']}. "
+                  f"Timing: {st['timing_method']}. Memory: {st['memory_method']}.", ""]
+        lines += [f"> {note}" for note in data.get("notes", [])] + [""]
+        lines += ["| mixer | rank | N | params | MACs | fwd ms | fwd+bwd ms | tokens/s | peak MB |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in data["results"]:
+            if r.get("status") != "ok":
+                continue
+            lines.append(f"| {r['name']} | {r['rank']} | {r['tokens']} | {r['params']:,} | {r['macs']:,} | "
+                         f"{r['fwd_ms']:.3f} | {r['fwdbwd_ms']:.3f} | {r['tokens_per_s']:,.0f} | {r['peak_mb']:.1f} |")
+        lines += ["", "Scaling exponents (least-squares slope of log time against log tokens):", "",
+                  "| mixer | rank | sizes | fwd+bwd | fwd | MACs |", "|---|---|---|---|---|---|"]
+        for e in data["exponents"]:
+            fmt = [f"{e[k]:.2f}" if isinstance(e.get(k), int | float) else "-"
+                   for k in ("fwdbwd_exponent", "fwd_exponent", "macs_exponent")]
+            lines.append(f"| {e['name']} | {e['rank']} | {e['sizes']} | " + " | ".join(fmt) + " |")
+        skipped = data.get("skipped", [])
+        if skipped:
+            lines += ["", "Skipped: " + "; ".join(f"{s.get('name')} rank {s.get('rank')} N={s.get('tokens')}: "
+                                                  f"{s.get('reason')}" for s in skipped)]
+        figure = results_dir / folder / "scaling.png"
+        if figure.is_file():
+            with mkdocs_gen_files.open(f"benchmarks/{folder}.png", "wb") as fh:
+                fh.write(figure.read_bytes())
+            lines += ["", f"![{label}: forward+backward time against tokens](benchmarks/{folder}.png)"]
+        lines.append("")
+    if not found:
+        lines += ["No benchmark results are kept yet: run `make bench`."]
+    return "\n".join(lines) + "\n"
+
+
+def write_benchmarks() -> None:
+    with mkdocs_gen_files.open("benchmarks.md", "w") as fh:
+        fh.write(benchmarks_page(BENCHMARKS))
+    nav = mkdocs_gen_files.config["nav"]
+    if nav is not None and not any(isinstance(i, dict) and "Benchmarks" in i for i in nav):
+        nav.append({"Benchmarks": "benchmarks.md"})
 
 
 main()

@@ -59,6 +59,18 @@ def test_docs_build_strict(site: Path) -> None:
     assert "forwardkit.registry.Registry" in (site / "api" / "registry" / "index.html").read_text()
 
 
+def test_generated_measurement_pages(site: Path) -> None:
+    """Benchmarks (from benchmarks/results/, kept by `make bench`) and Reproductions (plugins/*/reports)."""
+    bench = (site / "benchmarks" / "index.html").read_text()
+    kept = ROOT / "benchmarks" / "results" / "mixers" / "results.json"
+    if kept.is_file():
+        assert "Scaling exponents" in bench and "attention" in bench
+        assert (site / "benchmarks" / "mixers.png").is_file()
+    else:
+        assert "make bench" in bench
+    assert (site / "reproductions" / "index.html").is_file()
+
+
 def test_every_plugin_folder_gets_a_page(site: Path) -> None:
     index = (site / "plugins" / "index.html").read_text()
     for folder in plugin_folders(ROOT / "plugins"):

@@ -149,3 +149,20 @@ def test_cli_json_out_and_errors(tmp_path):
     assert unknown.exit_code == 2 and "'nope' is not registered" in unknown.output
     bad = runner.invoke(cli, ["bench", "mixers", "--sizes", "64,abc"])
     assert bad.exit_code == 2 and "positive integers" in bad.output
+
+
+def test_bench_models_cli_reports_every_model(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "forwardkit", "bench", "models", "--names", "mlp,metaformer",
+                           "--batch", "4", "--workers", "1", "--quick", "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["name"]: r for r in json.loads(proc.stdout)["results"]}
+    assert set(rows) == {"mlp", "metaformer"}
+    for row in rows.values():
+        assert row["status"] == "ok" and row["params"] > 0 and row["macs_per_sample"] > 0
+        assert row["fwd_ms"] > 0 and row["samples_per_s"] > 0
+    assert rows["metaformer"]["macs_per_sample"] > rows["mlp"]["macs_per_sample"]

@@ -17,7 +17,20 @@ NORMS = ("layernorm", "layernorm_nobias", "groupnorm1", "batchnorm", "rmsnorm", 
 ACTIVATIONS = ("gelu", "relu", "silu", "tanh", "sigmoid", "squaredrelu", "identity")
 
 
-class GroupNorm1(nn.Module):
+class _ScaleOnlyNorm(nn.Module):
+    """A norm over channels-last tokens with a learnable per-channel scale and no bias."""
+
+    def __init__(self, dim: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.dim = dim
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, eps={self.eps}"
+
+
+class GroupNorm1(_ScaleOnlyNorm):
     """MetaFormer's "modified LayerNorm" on ``(B, *spatial, C)``.
 
     Mean and variance are taken jointly over every position and channel of a sample, as GroupNorm
@@ -25,35 +38,17 @@ class GroupNorm1(nn.Module):
     no bias: ``y = (x - mean) / sqrt(var + eps) * weight``.
     """
 
-    def __init__(self, dim: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.dim = dim
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
     def forward(self, x: Tensor) -> Tensor:
         reduce = tuple(range(1, x.dim()))
         var, mean = torch.var_mean(x, dim=reduce, unbiased=False, keepdim=True)
         return (x - mean) * torch.rsqrt(var + self.eps) * self.weight
 
-    def extra_repr(self) -> str:
-        return f"{self.dim}, eps={self.eps}"
 
-
-class RMSNorm(nn.Module):
+class RMSNorm(_ScaleOnlyNorm):
     """Root-mean-square norm over C (Zhang & Sennrich 2019, eq. 4): ``x / sqrt(mean(x^2) + eps) * weight``."""
-
-    def __init__(self, dim: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.dim = dim
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
-
-    def extra_repr(self) -> str:
-        return f"{self.dim}, eps={self.eps}"
 
 
 class ChannelsLastBatchNorm(nn.BatchNorm1d):

@@ -778,9 +778,9 @@ def _assert_config_round_trips(config: BaseModel, again: BaseModel, data: Mappin
     )
 
 
-def _prop_config_round_trip(probe: _Probe, seed: int) -> None:
-    a = probe.build(seed)
-    config = getattr(a, "config", None)
+def _json_round_trip(subject: Subject, obj: Any) -> BaseModel:
+    """``obj.config`` through JSON and back: checks it serialises, validates and equals; returns the copy."""
+    config = getattr(obj, "config", None)
     if not isinstance(config, BaseModel):
         fail(f"the instance has no pydantic .config (got {type(config).__name__})")
     data = config.model_dump(mode="json")
@@ -789,10 +789,16 @@ def _prop_config_round_trip(probe: _Probe, seed: int) -> None:
     except (TypeError, ValueError) as exc:
         fail(f"config.model_dump(mode='json') is not JSON-serialisable: {exc}")
     try:
-        again = probe.subject.config_cls.model_validate(data)
+        again = subject.config_cls.model_validate(data)
     except Exception as exc:
         fail(f"Config.model_validate(config.model_dump(mode='json')) fails: {exc}")
     _assert_config_round_trips(config, again, data)
+    return again
+
+
+def _prop_config_round_trip(probe: _Probe, seed: int) -> None:
+    a = probe.build(seed)
+    again = _json_round_trip(probe.subject, a)
     b = probe.build(seed, again)
     _assert_same_state(
         a.state_dict(),
@@ -1031,18 +1037,9 @@ def _config_plain(subject: Subject, *, configs: Any = None) -> None:
     built from it has the same config."""
     for config in subject.configs(configs):
         obj = _seeded(0, functools.partial(subject.build, config))
-        cfg = getattr(obj, "config", None)
-        if not isinstance(cfg, BaseModel):
-            fail(f"the instance has no pydantic .config (got {type(cfg).__name__})")
-        data = cfg.model_dump(mode="json")
-        try:
-            json.dumps(data)
-        except (TypeError, ValueError) as exc:
-            fail(f"config.model_dump(mode='json') is not JSON-serialisable: {exc}")
-        again = subject.config_cls.model_validate(data)
-        _assert_config_round_trips(cfg, again, data)
+        again = _json_round_trip(subject, obj)
         rebuilt = subject.build(again)
-        if rebuilt.config != cfg:
+        if rebuilt.config != obj.config:
             fail("a component built from the round-tripped config has a different .config")
 
 

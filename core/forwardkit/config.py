@@ -286,7 +286,7 @@ class TrainerConfig(ComponentConfig):
 
 
 class Experiment(ComponentConfig):
-    """One experiment: data, model, surgery, learning rule, callbacks, compression, trainer, seed."""
+    """One experiment: data, model, surgery, learning rule, callbacks, compression, analysis, trainer, seed."""
 
     name: str = "experiment"
     data: DatasetSpec
@@ -295,6 +295,9 @@ class Experiment(ComponentConfig):
     learning_rule: LearningRuleSpec | None = Field(None, description="None means 'backprop'")
     callbacks: list[CallbackSpec] = Field(default_factory=list)
     compressors: list[CompressorSpec] = Field(default_factory=list)
+    analyzers: list[AnalyzerSpec] = Field(
+        default_factory=list,
+        description="analyzers run on the final model; their numbers join the final metrics as analysis/<name>/<key>")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     seed: int = Field(0, ge=0)
 

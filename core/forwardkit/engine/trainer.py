@@ -29,7 +29,8 @@ from forwardkit.engine.logs import MetricsLog, Progress, plot_curves, summary_ta
 from forwardkit.engine.seeding import rng_state, seed_everything, set_rng_state
 from forwardkit.engine.state import atomic_write_text, dumps_json
 from forwardkit.errors import ForwardkitError
-from forwardkit.interfaces import Adapter, Callback, Dataset, LearningRule, RunContext, Task
+from forwardkit.interfaces import Adapter, Analyzer, Callback, Dataset, LearningRule, RunContext, Task
+from forwardkit.interfaces.compressor import CompressionReport, ModelFigures
 from forwardkit.registry import Registry, default_registry
 
 
@@ -139,6 +140,11 @@ class Trainer:
                 self.compression_reports.append({"name": cspec.name, "when": "before_training", **report.to_dict()})
             else:
                 self.compressors_after.append((cspec.name, compressor))
+        self.analyzers: list[tuple[str, Analyzer]] = []  # run on the final model in _finish
+        for aspec in exp.analyzers:
+            taken = {n for n, _ in self.analyzers}
+            label = aspec.name if aspec.name not in taken else f"{aspec.name}-{len(self.analyzers) + 1}"
+            self.analyzers.append((label, self._create("analyzer", aspec)))
         self.model.to(self.device)
         rule_spec = exp.learning_rule
         self.rule: LearningRule = (
@@ -433,6 +439,8 @@ class Trainer:
             if self._has_split("test"):
                 entry["test_after"] = self.evaluate("test")
             self.compression_reports.append(entry)
+        final.update(compression_metrics(self.compression_reports))
+        final.update(self._analyze())
         final["train/samples_per_s"] = self.train_samples / max(self.train_seconds, 1e-9)
         final["steps"] = float(ctx.step)
         if self.write and self.rank == 0 and self.run_dir is not None:
@@ -453,10 +461,49 @@ class Trainer:
                 print(f"run directory: {self.run_dir}")
         return final
 
+    def _analyze(self) -> dict[str, float]:
+        """Run the experiment's analyzers on the final model (eval mode, a few batches of the last split);
+        their numbers become ``analysis/<name>/<key>`` metrics, their tables and figures are saved under
+        ``<run_dir>/analysis/<name>/``."""
+        if not self.analyzers:
+            return {}
+        split = next((s for s in ("test", "val", "train") if self._has_split(s)), "train")
+        batches = self._sample_batches(split)
+        self.model.eval()
+        out: dict[str, float] = {}
+        for name, analyzer in self.analyzers:
+            analysis = analyzer.analyze(self.model, data=batches)
+            out.update({f"analysis/{name}/{key}": float(value) for key, value in analysis.numbers.items()})
+            if self.write and self.rank == 0 and self.run_dir is not None:
+                analysis.save(self.run_dir / "analysis" / name)
+            analysis.close()
+        return out
+
     def _write_experiment(self) -> None:
         if self.write and self.rank == 0 and self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.run_dir / "experiment.json", json.dumps(self.experiment.to_dict(), indent=2))
+
+
+def compression_metrics(reports: list[dict[str, Any]]) -> dict[str, float]:
+    """Compression reports as flat metrics: ``compression/<name>/{before,after,ratio}/<field>`` for every
+    measured figure (parameters, bytes, macs, latency_ms, accuracy; ratios as in
+    :meth:`CompressionReport.ratios`), and ``compression/<name>/<metric>`` for
+    the test metrics measured after an after-training compressor. A name used twice gets ``-2``, ``-3``."""
+    out: dict[str, float] = {}
+    seen: dict[str, int] = {}
+    for entry in reports:
+        seen[entry["name"]] = seen.get(entry["name"], 0) + 1
+        prefix = "compression/" + entry["name"] + (f"-{seen[entry['name']]}" if seen[entry["name"]] > 1 else "")
+        for side in ("before", "after"):
+            for key, value in entry[side].items():
+                if value is not None:
+                    out[f"{prefix}/{side}/{key}"] = float(value)
+        report = CompressionReport(ModelFigures(**entry["before"]), ModelFigures(**entry["after"]))
+        out.update({f"{prefix}/ratio/{key}": value for key, value in report.ratios().items()})
+        for key, value in entry.get("test_after", {}).items():
+            out[f"{prefix}/{key}"] = float(value)
+    return out
 
 
 def fit(experiment: Any, **kwargs: Any) -> FitResult:

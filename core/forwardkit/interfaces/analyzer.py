@@ -47,6 +47,15 @@ class Analysis:
         return written
 
 
+    def close(self) -> None:
+        """Release the figures' memory (matplotlib keeps open figures alive)."""
+        if self.figures:
+            import matplotlib.pyplot as plt
+
+            for fig in self.figures.values():
+                plt.close(fig)
+
+
 class Analyzer(Component):
     """Base class of analyzers."""
 

@@ -92,11 +92,13 @@ class ComponentSpec:
     """
 
     kind: ClassVar[str] = ""
-    __slots__ = ("config", "name")
+    __slots__ = ("config", "name", "registry")
 
-    def __init__(self, name: str, config: BaseModel) -> None:
+    def __init__(self, name: str, config: BaseModel, *, registry: Registry | None = None) -> None:
         self.name = name
         self.config = config
+        #: the registry the name was resolved in (None: the default one); :meth:`build` creates from it
+        self.registry = registry
 
     def to_dict(self, *, exclude_unset: bool = False) -> dict[str, Any]:
         """``{"name": ..., **config}``; with ``exclude_unset`` only the fields that were given."""
@@ -108,7 +110,7 @@ class ComponentSpec:
         """Create the component; ``context`` fills config fields the caller decides (e.g. ``dim``)."""
         from forwardkit.compose import create
 
-        return create(self.kind, self.name, **{**self.config.model_dump(), **context})
+        return create(self.kind, self.name, registry=self.registry, **{**self.config.model_dump(), **context})
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_dict()!r})"
@@ -132,7 +134,7 @@ class ComponentSpec:
         if isinstance(value, ComponentSpec):
             if value.kind != cls.kind:
                 raise PydanticCustomError("wrong_kind", "expected a {kind} spec", {"kind": cls.kind})
-            return value if isinstance(value, cls) else cls(value.name, value.config)
+            return value if isinstance(value, cls) else cls(value.name, value.config, registry=value.registry)
         if isinstance(value, str):
             value = {"name": value}
         if not isinstance(value, Mapping):
@@ -141,6 +143,7 @@ class ComponentSpec:
                 "expected a {kind} name or a mapping with 'name', got {got}",
                 {"kind": cls.kind, "got": type(value).__name__},
             )
+        given = registry
         registry = registry or default_registry()
         data = dict(value)
         name = data.pop("name", None)
@@ -168,7 +171,7 @@ class ComponentSpec:
                 "{count} problem(s) in the config of {kind} {name!r}",
                 {"count": err.error_count(), "kind": cls.kind, "name": name, "errors": err.errors()},
             ) from None
-        return cls(name, config)
+        return cls(name, config, registry=given)
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
@@ -279,7 +282,8 @@ class TrainerConfig(ComponentConfig):
     checkpoint_every_steps: int = Field(0, ge=0, description="also checkpoint every N steps (0: off)")
     keep_checkpoints: int = Field(2, ge=1, description="how many recent checkpoints to keep")
     out_dir: str = Field("runs", description="parent folder of run directories")
-    task: str | None = Field(None, description="override the task chosen from the dataset metadata")
+    task: TaskSpec | None = Field(None, description="override the task chosen from the dataset metadata: "
+                                  "a task name or {name: ..., **config}")
     progress: Literal["auto", "bar", "log", "none"] = Field("auto", description="auto: a bar on a terminal")
     tensorboard: bool = Field(False, description="also write TensorBoard event files")
     plots: bool = Field(True, description="write curves.png at the end")

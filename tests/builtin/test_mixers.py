@@ -147,3 +147,22 @@ def test_mlp_channel_mixer():
     assert diff[:, 1, 2].min() > 0
     diff[:, 1, 2] = 0
     assert diff.max() == 0
+
+
+def test_attention_scores_give_the_weights_attention_uses():
+    import torch
+
+    import forwardkit as fk
+
+    torch.manual_seed(0)
+    for causal in (False, True):
+        mixer = fk.create("token_mixer", "attention", dim=16, head_dim=8, causal=causal).eval()
+        x = torch.randn(2, 5, 16)
+        weights = mixer.attention_scores(x).softmax(-1)  # (B, h, N, N)
+        assert weights.shape == (2, 2, 5, 5)
+        assert torch.allclose(weights.sum(-1), torch.ones(2, 2, 5))
+        if causal:
+            assert torch.all(weights.triu(1) == 0)
+        v = mixer.qkv(x)[..., 32:].reshape(2, 5, 2, 8).transpose(1, 2)  # (B, h, N, d)
+        manual = mixer.proj((weights @ v).transpose(1, 2).reshape(2, 5, 16))
+        assert torch.allclose(manual, mixer(x), atol=1e-5)

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from forwardkit.config import ComponentConfig, Experiment, TokenMixerSpec, load_experiment, validate_experiment
 from forwardkit.errors import ConfigError
+from forwardkit.registry import Registry
 
 GOOD = {
     "name": "demo",
@@ -76,7 +77,7 @@ def test_errors_name_the_field_path_and_allowed_values():
 
 def test_unknown_component_lists_allowed_names_when_nothing_is_close():
     with pytest.raises(ConfigError) as err:
-        validate_experiment({"data": "blobs", "model": "zzzzzz"})
+        validate_experiment({"data": "blobs", "model": "zzzzzz"}, registry=Registry.discover(entry_points=False))
     (issue,) = err.value.issues
     assert issue.loc == "model" and "Known model names: metaformer, mlp, resnet" in issue.msg
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -20,6 +21,20 @@ class Identity(TokenMixer):
 
     def forward(self, x: Tensor) -> Tensor:
         return x
+
+
+def _split_heads(
+    x: Tensor, qkv_weight: Tensor, qkv_bias: Tensor | None, num_heads: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """q, k, v of the flattened tokens of ``x`` ``(B, *spatial, C)``, each ``(B, h, N, head_dim)``."""
+    inner = qkv_weight.shape[0] // 3
+    if inner % num_heads:
+        raise ValueError(f"inner dim {inner} is not divisible by num_heads={num_heads}")
+    tokens = x.reshape(x.shape[0], -1, x.shape[-1])  # (B, N, C)
+    batch, n = tokens.shape[:2]
+    qkv = F.linear(tokens, qkv_weight, qkv_bias)  # (B, N, 3D)
+    q, k, v = qkv.reshape(batch, n, 3, num_heads, inner // num_heads).permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
+    return q, k, v
 
 
 def attention(
@@ -42,17 +57,24 @@ def attention(
     (eq. 2). ``causal`` lets token i attend only to tokens ``<= i``. ``dropout_p`` drops attention
     weights (pass 0 in evaluation). Returns ``(B, *spatial, C)``.
     """
-    shape = x.shape
-    inner = qkv_weight.shape[0] // 3
-    if inner % num_heads:
-        raise ValueError(f"inner dim {inner} is not divisible by num_heads={num_heads}")
-    tokens = x.reshape(shape[0], -1, shape[-1])  # (B, N, C)
-    batch, n = tokens.shape[:2]
-    qkv = F.linear(tokens, qkv_weight, qkv_bias)  # (B, N, 3D)
-    qkv = qkv.reshape(batch, n, 3, num_heads, inner // num_heads).permute(2, 0, 3, 1, 4)  # (3, B, h, N, d)
-    out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], dropout_p=dropout_p, is_causal=causal)
-    out = out.transpose(1, 2).reshape(batch, n, inner)  # (B, N, D)
-    return F.linear(out, proj_weight, proj_bias).reshape(shape)
+    q, k, v = _split_heads(x, qkv_weight, qkv_bias, num_heads)
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=causal)  # (B, h, N, d)
+    out = out.transpose(1, 2).reshape(x.shape[0], q.shape[2], -1)  # (B, N, D)
+    return F.linear(out, proj_weight, proj_bias).reshape(x.shape)
+
+
+def attention_scores(
+    x: Tensor, qkv_weight: Tensor, *, num_heads: int, qkv_bias: Tensor | None = None, causal: bool = False
+) -> Tensor:
+    """The pre-softmax scores ``q k^T / sqrt(head_dim)`` of :func:`attention` (eq. 1), ``(B, h, N, N)``;
+    with ``causal`` the scores of future tokens are ``-inf``. ``softmax(-1)`` of it gives the weights."""
+    q, k, _ = _split_heads(x, qkv_weight, qkv_bias, num_heads)
+    scores = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5
+    if causal:
+        n = scores.shape[-1]
+        future = torch.ones(n, n, dtype=torch.bool, device=scores.device).triu(1)
+        scores = scores.masked_fill(future, float("-inf"))
+    return scores
 
 
 class Attention(TokenMixer):
@@ -89,6 +111,12 @@ class Attention(TokenMixer):
             dropout_p=self.config.attn_drop if self.training else 0.0,
         )
         return self.proj_drop(out)
+
+    def attention_scores(self, x: Tensor) -> Tensor:
+        """Pre-softmax attention scores of ``x`` ``(B, *spatial, C)``: ``(B, heads, N, N)`` over the
+        flattened tokens (for inspection; ``.softmax(-1)`` gives the attention weights)."""
+        return attention_scores(x, self.qkv.weight, num_heads=self.num_heads, qkv_bias=self.qkv.bias,
+                                causal=self.causal)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_heads={self.num_heads}, head_dim={self.head_dim}, causal={self.causal}"

@@ -124,7 +124,8 @@ class Trainer:
         seed_everything(exp.seed)
         self.dataset: Dataset = self._create("dataset", exp.data)
         meta = self.dataset.metadata
-        self.task: Task = create("task", exp.trainer.task or meta.task, registry=self.registry)
+        self.task: Task = (self._create("task", exp.trainer.task) if exp.trainer.task is not None
+                           else create("task", meta.task, registry=self.registry))
         self.model: nn.Module = self._build_model(meta)
         self.adapters: list[Adapter] = []
         for spec in exp.adapters:

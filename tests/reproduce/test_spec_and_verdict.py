@@ -112,3 +112,32 @@ def test_single_seed_verdicts_say_so():
     assert v.outcome == REPRODUCES and "single seed" in v.reason and v.spread == 0.0
     assert decide([0.5], [0.52], min_effect=0.05).outcome == DOES_NOT_REPRODUCE
     assert decide([0.5], [0.4], direction="lower", min_effect=0.05).outcome == REPRODUCES
+
+
+@pytest.mark.parametrize("direction", ["higher", "lower"])
+def test_non_inferiority_verdicts(direction):
+    sign = 1 if direction == "higher" else -1
+    base = [0.90, 0.91, 0.89]
+
+    def method(delta, noise=0.01):
+        return [0.9 + sign * delta - noise, 0.9 + sign * delta, 0.9 + sign * delta + noise]
+
+    kw = {"direction": direction, "claim": "non_inferiority", "margin": 0.05}
+    v = decide(base, method(-0.02), **kw)  # a little worse, well inside the margin
+    assert v.outcome == REPRODUCES and v.claim == "non_inferiority" and "non-inferior" in v.reason
+    assert decide(base, method(0.03), **kw).outcome == REPRODUCES  # better is also non-inferior
+    assert decide(base, method(-0.10), **kw).outcome == DOES_NOT_REPRODUCE  # clearly beyond the margin
+    assert decide(base, method(-0.05, noise=0.05), **kw).outcome == INCONCLUSIVE  # at the margin, noisy
+    assert decide(base, method(-0.02), direction=direction, claim="non_inferiority").outcome == DOES_NOT_REPRODUCE
+
+
+def test_spec_claim_fields_and_seed_data():
+    base = {"paper": "p", "claim": "c", "paper_result": "r", "base": {"data": "blobs", "model": "mlp"},
+            "arms": {"baseline": {}, "method": {}}}
+    with pytest.raises(ConfigError, match="margin"):
+        parse_spec({**base, "claim_type": "superiority", "margin": 0.1})
+    with pytest.raises(ConfigError, match="min_effect"):
+        parse_spec({**base, "claim_type": "non_inferiority", "min_effect": 0.1})
+    spec = parse_spec({**base, "claim_type": "non_inferiority", "margin": 0.1, "seed_data": True})
+    assert spec.experiment("method", 3)["data"] == {"name": "blobs", "seed": 3}
+    assert "seed" not in parse_spec(base).experiment("method", 3)["data"]

@@ -30,9 +30,7 @@ def report_markdown(results: dict[str, Any]) -> str:
         f"**Paper's result** {r['paper_result']}", "",
         f"## Verdict: {v['outcome']}", "",
         v["reason"], "",
-        f"Pass bar: the `{r['method_arm']}` arm must beat `{r['baseline_arm']}` on `{r['metric']}` "
-        f"({r['direction']} is better) by at least {r['min_effect']:g}, by more than the pooled spread "
-        "sqrt(std_method² + std_baseline²).", "",
+        pass_bar(r), "",
         "## Results", "",
         f"| arm | {r['metric']} mean ± std | n | per seed ({', '.join(map(str, r['seeds']))}) | seconds |",
         "|---|---|---|---|---|",
@@ -54,6 +52,17 @@ def report_markdown(results: dict[str, Any]) -> str:
               f"{r['minutes']:.1f} min (expected {r['expected_minutes']:g} min for a full run)", "",
               "Rerun:", "", "```bash", r["command"], "```", ""]
     return "\n".join(lines)
+
+
+def pass_bar(r: dict[str, Any]) -> str:
+    """The pass bar of a reproduction, in words."""
+    spread = "the pooled spread sqrt(std_method² + std_baseline²)"
+    if r.get("claim_type") == "non_inferiority":
+        return (f"Pass bar (non-inferiority): the `{r['method_arm']}` arm may be at most {r['margin']:g} worse than "
+                f"`{r['baseline_arm']}` on `{r['metric']}` ({r['direction']} is better), even after subtracting "
+                f"{spread} from the measured difference.")
+    return (f"Pass bar: the `{r['method_arm']}` arm must beat `{r['baseline_arm']}` on `{r['metric']}` "
+            f"({r['direction']} is better) by at least {r['min_effect']:g}, by more than {spread}.")
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

@@ -127,11 +127,12 @@ def run_reproduction(
                      "overrides": spec.arms[arm]}
     b, m = spec.baseline_arm, spec.method_arm
     verdict = decide(arms[b]["values"], arms[m]["values"], direction=spec.direction, min_effect=spec.min_effect,
-                     metric=spec.metric, names=(b, m))
+                     metric=spec.metric, names=(b, m), claim=spec.claim_type, margin=spec.margin)
     results: dict[str, Any] = {
         "slug": slug, "paper": spec.paper, "arxiv": spec.arxiv, "claim": spec.claim,
         "paper_result": spec.paper_result, "metric": spec.metric, "direction": spec.direction,
-        "min_effect": spec.min_effect, "baseline_arm": b, "method_arm": m, "seeds": seeds, "smoke": smoke,
+        "min_effect": spec.min_effect, "claim_type": spec.claim_type, "margin": spec.margin,
+        "baseline_arm": b, "method_arm": m, "seeds": seeds, "smoke": smoke,
         "arms": arms, "verdict": verdict.to_dict(),
         "measured": f"{m} {arms[m]['mean']:.4g} ± {arms[m]['std']:.2g} vs {b} {arms[b]['mean']:.4g} ± "
                     f"{arms[b]['std']:.2g} ({spec.metric})",

@@ -46,7 +46,13 @@ class ReproductionSpec(ComponentConfig):
     method_arm: str = "method"
     metric: str = Field("test/accuracy", description="a key of the trainer's final metrics")
     direction: Literal["higher", "lower"] = Field("higher", description="which way the metric is better")
-    min_effect: float = Field(0.0, ge=0.0, description="the method must beat the baseline by this much")
+    claim_type: Literal["superiority", "non_inferiority"] = Field(
+        "superiority", description="superiority: the method beats the baseline by min_effect; non_inferiority: "
+        "the method is at most `margin` worse (for 'on par at a lower cost' claims)")
+    min_effect: float = Field(0.0, ge=0.0, description="superiority: the method must beat the baseline by this much")
+    margin: float = Field(0.0, ge=0.0, description="non_inferiority: how much worse the method may be")
+    seed_data: bool = Field(False, description="also set data.seed to each run's seed, so seeds vary the data "
+                            "(e.g. a generated graph), not only the initialisation")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     smoke: dict[str, Any] = Field(default_factory=lambda: {"trainer": {"max_steps": 3, "epochs": 1}},
                                   description="overrides applied to every arm with --smoke")
@@ -58,6 +64,10 @@ class ReproductionSpec(ComponentConfig):
             name = getattr(self, field)
             if name not in self.arms:
                 raise ValueError(f"{field} {name!r} is not one of the arms ({', '.join(self.arms) or 'none'})")
+        if self.claim_type == "non_inferiority" and self.min_effect:
+            raise ValueError("min_effect is for superiority claims; a non_inferiority claim uses margin")
+        if self.claim_type == "superiority" and self.margin:
+            raise ValueError("margin is for non_inferiority claims; a superiority claim uses min_effect")
         if self.baseline_arm == self.method_arm:
             raise ValueError("baseline_arm and method_arm must be different arms")
         if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
@@ -71,6 +81,9 @@ class ReproductionSpec(ComponentConfig):
             exp = deep_merge(exp, self.smoke)
         exp = deep_merge(exp, {"trainer": {"progress": "none", "plots": False}})
         exp["seed"] = seed
+        if self.seed_data:
+            exp["data"] = {"name": exp["data"]} if isinstance(exp["data"], str) else exp["data"]
+            exp["data"]["seed"] = seed
         exp["name"] = f"{name}-{arm}-s{seed}"
         return exp
 

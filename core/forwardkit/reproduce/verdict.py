@@ -8,6 +8,14 @@ With ``sign`` = +1 when higher is better and -1 when lower is better:
 - **does not reproduce at this scale** when ``effect + spread < min_effect`` (the shortfall is larger
   than the spread; this includes an effect clearly in the wrong direction);
 - **inconclusive** otherwise: the spreads overlap, the data cannot tell.
+
+A claim of *non-inferiority* ("on par with the baseline", "at most ``margin`` worse, at a lower cost") is
+decided against ``-margin`` instead:
+
+- **reproduces** when ``effect - spread >= -margin`` (even one spread below the measured effect, the
+  method is no more than ``margin`` worse);
+- **does not reproduce at this scale** when ``effect + spread < -margin`` (clearly more than ``margin`` worse);
+- **inconclusive** otherwise.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ class Verdict:
     spread: float
     min_effect: float
     reason: str
+    claim: str = "superiority"
+    margin: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,16 +62,22 @@ def decide(
     min_effect: float = 0.0,
     metric: str = "metric",
     names: tuple[str, str] = ("baseline", "method"),
+    claim: str = "superiority",
+    margin: float = 0.0,
 ) -> Verdict:
     """The verdict for the per-seed ``baseline`` and ``method`` values (see the module docstring)."""
     if direction not in ("higher", "lower"):
         raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
+    if claim not in ("superiority", "non_inferiority"):
+        raise ValueError(f"claim must be 'superiority' or 'non_inferiority', got {claim!r}")
     b, m = summarize(baseline), summarize(method)
     sign = 1.0 if direction == "higher" else -1.0
     effect = sign * (m["mean"] - b["mean"])
     spread = math.hypot(m["std"], b["std"])
     single = min(b["n"], m["n"]) < 2
-    if effect >= min_effect and effect > spread:
+    if claim == "non_inferiority":
+        outcome, why = _non_inferiority(effect, spread, margin)
+    elif effect >= min_effect and effect > spread:
         outcome, why = REPRODUCES, f"effect {effect:+.4g} >= bar {min_effect:.4g} and > pooled spread {spread:.4g}"
     elif effect + spread < min_effect:
         outcome = DOES_NOT_REPRODUCE
@@ -77,4 +93,15 @@ def decide(
         f"{names[1]} {m['mean']:.4g} ± {m['std']:.2g} vs {names[0]} {b['mean']:.4g} ± {b['std']:.2g} "
         f"({metric}, {direction} is better, {seeds}): {why}"
     )
-    return Verdict(outcome, effect, spread, float(min_effect), reason)
+    return Verdict(outcome, effect, spread, float(min_effect), reason, claim, float(margin))
+
+
+def _non_inferiority(effect: float, spread: float, margin: float) -> tuple[str, str]:
+    """Outcome and reason of a non-inferiority claim: is the method at most ``margin`` worse?"""
+    if effect - spread >= -margin:
+        return REPRODUCES, (f"non-inferior: effect {effect:+.4g} - pooled spread {spread:.4g} >= "
+                            f"-margin {-margin:.4g}")
+    if effect + spread < -margin:
+        return DOES_NOT_REPRODUCE, (f"worse than the margin: effect {effect:+.4g} + pooled spread {spread:.4g} "
+                                    f"< -margin {-margin:.4g}")
+    return INCONCLUSIVE, f"effect {effect:+.4g} is within pooled spread {spread:.4g} of -margin {-margin:.4g}"

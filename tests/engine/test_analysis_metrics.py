@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import torch
 from torch import nn
 
 from forwardkit.config import ComponentConfig
+from forwardkit.engine.data import iterate
 from forwardkit.engine.trainer import Trainer, compression_metrics
 from forwardkit.interfaces import Analysis, Analyzer, Compressor
 from forwardkit.interfaces.compressor import CompressionReport, ModelFigures
@@ -77,3 +79,26 @@ def test_compression_metrics_names_repeated_compressors():
     out = compression_metrics([entry, entry])
     assert out["compression/c/ratio/parameters"] == 0.5 and out["compression/c-2/after/bytes"] == 20.0
     assert "compression/c/before/macs" not in out and "compression/c/ratio/macs" not in out
+
+
+def test_evaluation_scores_the_rules_prediction(experiment):
+    from forwardkit.builtin.backprop import Backprop
+
+    class ConstantClassRule(Backprop):
+        """Backprop whose inference always answers class 0 (a rule may predict other than by a forward pass)."""
+
+        def predict(self, model: nn.Module, batch: Any) -> Any:
+            logits = torch.zeros(batch["y"].shape[0], 2)
+            logits[:, 0] = 1.0
+            return logits
+
+    registry = Registry.discover()
+    registry.register_class("learning_rule", "constant_class_test", ConstantClassRule)
+    exp = experiment(max_steps=2)
+    exp["data"] = {"name": "blobs", "n_samples": 600, "num_classes": 2}
+    exp["learning_rule"] = {"name": "constant_class_test", "lr": 0.01}
+    exp["callbacks"] = []
+    trainer = Trainer(exp, write=False, registry=registry, verbose=False)
+    final = trainer.fit().final
+    y = torch.cat([b["y"] for b in iterate(trainer.dataset.split("test"), 1000)])
+    assert abs(final["test/accuracy"] - float((y == 0).float().mean())) < 1e-6

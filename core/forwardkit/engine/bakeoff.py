@@ -72,7 +72,8 @@ def run_bakeoff(cfg: BakeoffConfig | None = None, *, out_dir: Path | None = None
     import torch
 
     from forwardkit.config import validate_experiment
-    from forwardkit.engine.trainer import Trainer, forward_batch
+    from forwardkit.engine.trainer import Trainer
+    from forwardkit.interfaces.model import forward_batch
     from forwardkit.measure import count_macs, count_parameters
 
     cfg = cfg or BakeoffConfig()

@@ -31,6 +31,7 @@ from forwardkit.engine.state import atomic_write_text, dumps_json
 from forwardkit.errors import ForwardkitError
 from forwardkit.interfaces import Adapter, Analyzer, Callback, Dataset, LearningRule, RunContext, Task
 from forwardkit.interfaces.compressor import CompressionReport, ModelFigures
+from forwardkit.interfaces.model import forward_batch
 from forwardkit.registry import Registry, default_registry
 
 
@@ -56,11 +57,6 @@ class _BatchForward(nn.Module):
 
     def forward(self, batch: dict[str, Tensor]) -> Any:
         return forward_batch(self.model, batch)
-
-
-def forward_batch(model: nn.Module, batch: Mapping[str, Tensor]) -> Any:
-    fn = getattr(model, "forward_batch", None)
-    return fn(batch) if fn is not None else model(batch["x"])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -232,7 +228,7 @@ class Trainer:
         size = self.experiment.trainer.eval_batch_size or self.experiment.trainer.batch_size
         for batch in iterate(self.dataset.split(split), size, num_workers=self.experiment.trainer.num_workers):
             batch = to_device(batch, self.device)
-            accumulate(totals, self.task.metrics(forward_batch(model, batch), batch))
+            accumulate(totals, self.task.metrics(self.rule.predict(model, batch), batch))
         model.train(was_training)
         return {f"{split}/{k}": v for k, v in averages(totals).items()}
 

@@ -61,5 +61,6 @@ class RunContext:
         """The model output for ``batch`` (through ``forward`` when set, else ``model.forward_batch``)."""
         if self.forward is not None:
             return self.forward(batch)
-        forward_batch = getattr(self.model, "forward_batch", None)
-        return forward_batch(batch) if forward_batch else self.model(batch["x"])
+        from forwardkit.interfaces.model import forward_batch
+
+        return forward_batch(self.model, batch)

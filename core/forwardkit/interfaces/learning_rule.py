@@ -5,6 +5,8 @@ Contract (design.md): ``setup(model, ctx)`` once before training (build optimize
 float metrics such as ``{"loss": ...}``), ``state_dict()/load_state_dict()`` holding everything needed
 to resume exactly (optimizer state included). ``model_changed(model, ctx)`` is called when a callback
 changed the model at an epoch end (growth, unfreezing) so the rule can rebuild its optimizer.
+``predict(model, batch)`` is the output evaluation scores (default: the model's forward); a rule whose
+inference is not a plain forward pass (forward-forward: the label of highest goodness) overrides it.
 ``backprop`` is the builtin rule; papers add forward-forward, local, Hebbian and boosting-style rules.
 """
 
@@ -17,6 +19,7 @@ from torch import Tensor, nn
 
 from forwardkit.interfaces.base import Component
 from forwardkit.interfaces.context import RunContext
+from forwardkit.interfaces.model import forward_batch
 
 
 class LearningRule(Component):
@@ -31,6 +34,11 @@ class LearningRule(Component):
     def step(self, batch: Mapping[str, Tensor], ctx: RunContext) -> dict[str, float]:  # pragma: no cover
         """Update parameters from one batch; return float metrics."""
         raise NotImplementedError
+
+    def predict(self, model: nn.Module, batch: Mapping[str, Tensor]) -> Any:
+        """The output the task's metrics score for ``batch`` in evaluation (the model is in eval mode,
+        gradients are off). Default: ``model.forward_batch(batch)``."""
+        return forward_batch(model, batch)
 
     def model_changed(self, model: nn.Module, ctx: RunContext) -> None:
         """The model's parameters changed shape or trainability; rebuild what depends on them."""

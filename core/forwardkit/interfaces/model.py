@@ -21,6 +21,13 @@ from torch import Tensor, nn
 from forwardkit.interfaces.base import Component
 
 
+def forward_batch(model: nn.Module, batch: Mapping[str, Tensor]) -> Any:
+    """The output of any ``nn.Module`` for a batch dict: ``model.forward_batch(batch)`` when the model
+    defines it (every :class:`Model` does), else ``model(batch["x"])`` for a plain module."""
+    fn = getattr(model, "forward_batch", None)
+    return fn(batch) if callable(fn) else model(batch["x"])
+
+
 class Model(Component, nn.Module):
     """Base class of models."""
 

@@ -49,6 +49,7 @@ from pydantic import BaseModel
 from torch import Tensor, nn
 
 from forwardkit.errors import ForwardkitError
+from forwardkit.interfaces.model import forward_batch
 from forwardkit.kinds import INTERFACES, KINDS
 from forwardkit.registry import ComponentInfo, Registry, default_registry, import_path
 from forwardkit.testing import strategies as fks
@@ -893,17 +894,12 @@ def _example_batch(model: nn.Module, batch_size: int, seed: int) -> dict[str, Te
     return dict(batch)
 
 
-def _forward_batch(model: nn.Module, batch: Mapping[str, Tensor]) -> Any:
-    fb = getattr(model, "forward_batch", None)
-    return fb(batch) if callable(fb) else model(batch["x"])
-
-
 def _model_probe(subject: Subject, config: Mapping[str, Any], batch_size: int = 3) -> _Probe:
     return _Probe(
         subject=subject,
         config=config,
         make_input=lambda m, s: _example_batch(m, batch_size, s),
-        forward=_forward_batch,
+        forward=forward_batch,
         where=_describe_config(config),
     )
 
@@ -928,7 +924,7 @@ def check_forward_batch(subject: Subject, *, configs: Any = None) -> None:
             model.train(training)
             with torch.no_grad():
                 try:
-                    out = _forward_batch(model, batch)
+                    out = forward_batch(model, batch)
                 except Exception as exc:
                     shapes = {k: tuple(v.shape) for k, v in batch.items()}
                     fail(
@@ -948,7 +944,7 @@ def _finite_model(subject: Subject, *, configs: Any = None) -> None:
         for training in (True, False):
             model.train(training)
             with torch.no_grad():
-                out = _forward_batch(model, batch)
+                out = forward_batch(model, batch)
             if any(t.is_floating_point() and not torch.isfinite(t).all() for t in _tensors(out)):
                 fail(f"non-finite output ({'train' if training else 'eval'} mode, {_describe_config(config)})")
 
@@ -961,7 +957,7 @@ def _gradients_model(subject: Subject, *, configs: Any = None) -> None:
         model = _build_model(subject, config)
         model.train()
         batch = _example_batch(model, 3, 0)
-        outs = [t for t in _tensors(_forward_batch(model, batch)) if t.is_floating_point() and t.requires_grad]
+        outs = [t for t in _tensors(forward_batch(model, batch)) if t.is_floating_point() and t.requires_grad]
         if not outs:
             fail("no output tensor requires grad: gradients cannot reach the parameters")
         loss = torch.stack([(t * _weights_like(t, 11 + i)).sum() for i, t in enumerate(outs)]).sum()
@@ -993,7 +989,7 @@ def _batch_independence_model(subject: Subject, *, configs: Any = None) -> None:
         for k in changed:
             changed[k][j] = other[k][j]
         with torch.no_grad():
-            out, out2 = _tensors(_forward_batch(model, batch)), _tensors(_forward_batch(model, changed))
+            out, out2 = _tensors(forward_batch(model, batch)), _tensors(forward_batch(model, changed))
         rows = [(a, b) for a, b in zip(out, out2, strict=True) if a.dim() > 0 and a.shape[0] == size]
         if not rows:
             raise SkipCheck("no output tensor has the batch as its first dimension")
@@ -1601,7 +1597,7 @@ def _run_callback(
                 f"got {type(new_batch).__name__} ({where})"
             )
         optimizer.zero_grad()
-        loss = toys.default_loss(_forward_batch(model, new_batch), new_batch)
+        loss = toys.default_loss(forward_batch(model, new_batch), new_batch)
         loss.backward()
         event("on_after_backward", ctx)
         optimizer.step()

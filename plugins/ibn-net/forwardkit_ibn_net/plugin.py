@@ -1,0 +1,64 @@
+"""Registration of the ibn-net components (light: no torch import here, only import paths)."""
+
+from __future__ import annotations
+
+from forwardkit.hookspecs import hookimpl
+from forwardkit.registry import Paper, Registrar
+
+PAPER = Paper(
+    title="Two at Once: Enhancing Learning and Generalization Capacities via IBN-Net",
+    arxiv="1807.09441",
+    url="https://arxiv.org/abs/1807.09441",
+    year=2018,
+)
+_PKG = "forwardkit_ibn_net"
+_CFG = f"{_PKG}.config"
+
+
+@hookimpl
+def forwardkit_register(registry: Registrar) -> None:
+    add = registry.add
+    add(
+        "adapter",
+        "ibn",
+        target=f"{_PKG}.adapter:IBNAdapter",
+        config=f"{_CFG}:IBNAdapterConfig",
+        summary="rewrite a BatchNorm CNN into IBN-a (IN on half the first norm of shallow residual branches) "
+        "or IBN-b (IN after the addition in early blocks and the stem)",
+        paper=PAPER,
+        functional=f"{_PKG}.adapter:apply_ibn",
+    )
+    add(
+        "model",
+        "resnet_ibn",
+        target=f"{_PKG}.model:ResNetIBN",
+        config=f"{_CFG}:ResNetIBNConfig",
+        summary="small 4-stage BasicBlock ResNet, plain or with IBN-a / IBN-b applied by the ibn adapter",
+        paper=PAPER,
+    )
+    add(
+        "dataset",
+        "style_shift_digits",
+        target=f"{_PKG}.data:StyleShiftDigits",
+        config=f"{_CFG}:StyleShiftDigitsConfig",
+        summary="MNIST digits in RGB: source style for train/val, appearance-shifted target styles for test",
+        paper=PAPER,
+    )
+    add(
+        "task",
+        "style_shift",
+        target=f"{_PKG}.task:StyleShift",
+        config=f"{_CFG}:StyleShiftConfig",
+        summary="classification that also reports accuracy_<style> for each appearance domain in a batch",
+        paper=PAPER,
+    )
+    add(
+        "analyzer",
+        "feature_divergence",
+        target=f"{_PKG}.analyzer:FeatureDivergence",
+        config=f"{_CFG}:FeatureDivergenceConfig",
+        summary="per-layer symmetric-KL divergence of channel-mean statistics between two domains",
+        paper=PAPER,
+        functional=f"{_PKG}.analyzer:symmetric_kl",
+    )
+    registry.add_reproduction(spec=f"{_PKG}.reproduction:SPEC")

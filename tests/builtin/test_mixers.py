@@ -166,3 +166,15 @@ def test_attention_scores_give_the_weights_attention_uses():
         v = mixer.qkv(x)[..., 32:].reshape(2, 5, 2, 8).transpose(1, 2)  # (B, h, N, d)
         manual = mixer.proj((weights @ v).transpose(1, 2).reshape(2, 5, 16))
         assert torch.allclose(manual, mixer(x), atol=1e-5)
+
+
+def test_every_activation_make_activation_knows_is_a_valid_mlp_act():
+    from typing import get_args
+
+    import forwardkit as fk
+    from forwardkit.builtin.config import Activation
+    from forwardkit.builtin.layers import ACTIVATIONS
+
+    assert set(get_args(Activation)) == set(ACTIVATIONS)
+    for act in ACTIVATIONS:
+        fk.create("channel_mixer", "mlp", dim=8, act=act)

@@ -14,7 +14,7 @@ from forwardkit.config import (
     TokenMixerSpec,
 )
 
-Activation = Literal["gelu", "relu", "silu", "tanh", "identity"]
+Activation = Literal["gelu", "relu", "silu", "tanh", "sigmoid", "squaredrelu", "identity"]  # = layers.ACTIVATIONS
 Norm = Literal["layernorm", "layernorm_nobias", "groupnorm1", "batchnorm", "rmsnorm", "identity"]
 
 

@@ -1,0 +1,44 @@
+"""This plugin's mixers join the default bake-off of ``forwardkit run`` and train there; the reproduction
+spec validates; the speed benchmark's smoke mode runs and writes its JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import forwardkit
+from forwardkit.config import TrainerConfig
+from forwardkit.engine.bakeoff import BakeoffConfig, _mixer_names, run_bakeoff
+from forwardkit.reproduce.spec import load_spec
+
+PLUGIN = Path(__file__).resolve().parents[1]
+MIXERS = ["pooling", "random_mixing", "sepconv"]
+
+
+def test_mixers_are_in_the_default_bakeoff_and_train_there(tmp_path: Path) -> None:
+    assert set(MIXERS) <= set(_mixer_names(BakeoffConfig(), forwardkit.get_registry()))
+    cfg = BakeoffConfig(mixers=MIXERS, trainer=TrainerConfig(epochs=1, max_steps=2, batch_size=32, plots=False))
+    results = run_bakeoff(cfg, out_dir=tmp_path, verbose=False)
+    rows = {r["mixer"]: r for r in results["leaderboard"]}
+    for name in MIXERS:
+        assert "error" not in rows[name], rows[name].get("error")
+        assert rows[name]["steps"] == 2 and rows[name]["plugin"] == "metaformer-baselines"
+
+
+def test_reproduction_spec_is_declared_and_valid() -> None:
+    path = forwardkit.get_registry().reproductions["metaformer-baselines"]
+    spec = load_spec(path)
+    assert spec.baseline_arm == "identityformer" and spec.method_arm == "convformer"
+    exp = forwardkit.config.validate_experiment(spec.experiment("poolformerv2_gelu", 0))
+    assert exp.model.name == "poolformerv2" and exp.model.config.act == "gelu"
+
+
+def test_speed_benchmark_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "speed.json"
+    subprocess.run([sys.executable, str(PLUGIN / "benchmarks" / "speed.py"), "--smoke", "--out", str(out)],
+                   check=True, capture_output=True, timeout=300)
+    data = json.loads(out.read_text())
+    assert {r["mixer"] for r in data["mixers"]} == {"pooling", "sepconv"}
+    assert all(r["ratio"] > 0 for r in data["mixers"]) and "starrelu_fused_vs_gelu" in data["activations"][0]

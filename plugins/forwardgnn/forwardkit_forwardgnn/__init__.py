@@ -1,0 +1,7 @@
+"""Forward Learning of Graph Neural Networks: forwardkit plugin `forwardgnn`.
+
+Kept light on purpose: forwardkit imports ``forwardkit_forwardgnn.plugin`` at start-up to read the registrations;
+model code lives in its own modules and is imported on first use.
+"""
+
+__version__ = "0.1.0"

@@ -11,12 +11,13 @@ from click.testing import CliRunner
 from torch import Tensor, nn
 
 from forwardkit.bench import bench_components, bench_models, fit_exponent
-from forwardkit.bench.mixers import plan_workers, spatial_shape
+from forwardkit.bench.mixers import spatial_shape
 from forwardkit.cli.main import cli
 from forwardkit.compose import create
 from forwardkit.config import TokenMixerConfig
 from forwardkit.interfaces import TokenMixer
 from forwardkit.measure import count_macs
+from forwardkit.parallel import plan_workers
 from forwardkit.registry import Registry
 
 MIXER_FIELDS = ("params", "macs", "fwd_ms", "fwdbwd_ms", "tokens_per_s", "peak_mb")

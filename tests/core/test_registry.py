@@ -110,11 +110,11 @@ def test_unknown_name_of_a_repository_plugin_names_the_pip_install(monkeypatch):
     assert 'pip install "forwardkit[some-paper]"' in str(err.value)
 
 
-def test_registration_is_lazy_no_component_module_imported():
+def test_registration_is_lazy_no_component_module_imported(monkeypatch):
     import sys
 
     for mod in ("forwardkit.builtin.mixers", "forwardkit.builtin.metaformer"):
-        sys.modules.pop(mod, None)
+        monkeypatch.delitem(sys.modules, mod, raising=False)  # restored afterwards: later tests keep their classes
     Registry.discover()
     assert "forwardkit.builtin.mixers" not in sys.modules
     assert "forwardkit.builtin.metaformer" not in sys.modules

@@ -17,11 +17,11 @@ from forwardkit.bench.mixers import (
     MEMORY_METHOD,
     TIMING_METHOD,
     Job,
-    plan_workers,
     run_job,
     run_jobs,
 )
 from forwardkit.bench.report import exponents, fit_exponent, payload
+from forwardkit.parallel import plan_workers
 
 __all__ = ["bench_components", "bench_models", "exponents", "fit_exponent", "resolve_names"]
 

@@ -9,7 +9,6 @@ exception while building or running the component. Nothing here lets one compone
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -188,21 +187,6 @@ def run_job(job: Job | dict[str, Any], registry: Any = None) -> list[dict[str, A
     return rows
 
 
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def plan_workers(n_jobs: int, workers: int | None) -> tuple[int, int]:
-    """``(workers, threads per worker)``: default one worker per core, never more than the jobs."""
-    cores = cpu_cores()
-    chosen = workers if workers is not None else cores
-    chosen = max(1, min(chosen, max(n_jobs, 1)))
-    return chosen, max(1, cores // chosen)
-
-
 def run_jobs(
     jobs: Sequence[Any],
     *,
@@ -213,39 +197,19 @@ def run_jobs(
 ) -> list[dict[str, Any]]:
     """Run ``jobs`` with ``runner(job, registry)``: in this process when ``workers == 1``, else in
     ``workers`` spawned processes (where ``runner`` must be a module-level function and the default
-    registry of each process is used)."""
-    rows: list[dict[str, Any]] = []
-    if workers <= 1:
-        import torch
+    registry of each process is used). A worker that died is recorded as skipped rows."""
+    import torch
 
-        before = torch.get_num_threads()
-        try:
-            for job in jobs:
-                result = runner(job, registry)
-                rows.extend(result)
-                if on_done:
-                    on_done(result)
-        finally:
-            torch.set_num_threads(before)
-        return rows
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from forwardkit.parallel import run_parallel
 
-    by_index: dict[int, list[dict[str, Any]]] = {}
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(runner, job): i for i, job in enumerate(jobs)}
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # a worker that died: record, do not crash
-                job = jobs[i]
-                reason = f"worker failed: {_error(exc)}"
-                result = job.skipped(reason)
-            by_index[i] = result
-            if on_done:
-                on_done(result)
-    for i in sorted(by_index):
-        rows.extend(by_index[i])
-    return rows
+    calls = [(job, registry) for job in jobs] if workers <= 1 else [(job,) for job in jobs]
+    before = torch.get_num_threads()
+    try:
+        def died(i: int, exc: BaseException) -> list[dict[str, Any]]:
+            return jobs[i].skipped(f"worker failed: {_error(exc)}")
+
+        results = run_parallel(runner, calls, workers=workers, on_error=died if workers > 1 else None,
+                               on_done=(lambda _i, rows: on_done(rows)) if on_done else None)
+    finally:
+        torch.set_num_threads(before)
+    return [row for rows in results for row in rows]

@@ -46,7 +46,8 @@ def _unknown(slug: str, registry: Any) -> ForwardkitError:
 
 def _run(slug: str, registry: Any, *, seeds: int | None, smoke: bool, out: Path, workers: int | None,
          verbose: bool = True) -> dict[str, Any]:
-    from forwardkit.reproduce.runner import cpu_count, default_command, run_reproduction
+    from forwardkit.parallel import cpu_cores
+    from forwardkit.reproduce.runner import default_command, run_reproduction
     from forwardkit.reproduce.spec import load_spec
 
     spec = load_spec(registry.reproductions[slug])
@@ -56,7 +57,7 @@ def _run(slug: str, registry: Any, *, seeds: int | None, smoke: bool, out: Path,
     if smoke and seeds is None:
         chosen = spec.seeds[:2]
     return run_reproduction(spec, slug=slug, out_dir=out, seeds=chosen, smoke=smoke,
-                            workers=workers or cpu_count(), registry=registry, verbose=verbose,
+                            workers=workers or cpu_cores(), registry=registry, verbose=verbose,
                             command=default_command(slug, seeds=len(chosen), smoke=smoke))
 
 

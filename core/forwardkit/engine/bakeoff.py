@@ -42,6 +42,8 @@ class BakeoffConfig(ComponentConfig):
                                  "schedule": "cosine", "warmup_epochs": 1})
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(epochs=12, batch_size=64, log_every=50))
     seed: int = 0
+    workers: int | None = Field(None, ge=1, description="parallel processes, one mixer each (None: one per core); "
+                                "each gets cores // workers threads")
 
 
 def _mixer_names(cfg: BakeoffConfig, registry: Registry) -> list[str]:
@@ -66,60 +68,85 @@ def _data_spec(cfg: BakeoffConfig, registry: Registry) -> dict[str, Any]:
     return {"name": "blobs", "image_size": 8, "image_channels": 1, "num_classes": 10, "n_samples": 1800}
 
 
-def run_bakeoff(cfg: BakeoffConfig | None = None, *, out_dir: Path | None = None, verbose: bool = True,
+def train_entry(mixer: str, experiment: dict[str, Any], run_dir: Path, threads: int | None = None,
                 registry: Registry | None = None) -> dict[str, Any]:
-    """Train one metaformer per token mixer; write and return the leaderboard."""
+    """Train one bake-off entry; its leaderboard row (``error`` and ``traceback`` when it failed)."""
     import torch
 
-    from forwardkit.config import validate_experiment
     from forwardkit.engine.trainer import Trainer
     from forwardkit.interfaces.model import forward_batch
     from forwardkit.measure import count_macs, count_parameters
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    registry = registry or default_registry()
+    row: dict[str, Any] = {"mixer": mixer, "plugin": registry.get("token_mixer", mixer).plugin}
+    try:
+        trainer = Trainer(experiment, run_dir=run_dir, registry=registry, verbose=False)
+        trainer.build()
+        model = trainer.model
+        sample = next(iter(trainer._sample_batches("test", 1)))
+        one = {k: v[:1] for k, v in sample.items()}
+        model.eval()
+        row["macs_per_sample"] = count_macs(functools.partial(forward_batch, model, one))
+        row["parameters"] = count_parameters(model)
+        result = trainer.fit()
+        row.update({
+            "test_accuracy": result.final.get("test/accuracy"),
+            "val_accuracy": result.final.get("val/accuracy"),
+            "train_samples_per_s": result.train_samples_per_s,
+            "seconds": result.seconds,
+            "steps": result.steps,
+        })
+    except Exception as exc:  # one mixer that cannot run here must not end the bake-off
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        row["traceback"] = traceback.format_exc(limit=3)
+    return row
+
+
+def run_bakeoff(cfg: BakeoffConfig | None = None, *, out_dir: Path | None = None, verbose: bool = True,
+                registry: Registry | None = None) -> dict[str, Any]:
+    """Train one metaformer per token mixer (in parallel processes, see ``workers``); write and return
+    the leaderboard."""
+    import torch
+
+    from forwardkit.config import validate_experiment
+    from forwardkit.parallel import plan_workers, run_parallel
 
     cfg = cfg or BakeoffConfig()
     registry = registry or default_registry()
     out = Path(out_dir) if out_dir else Path(cfg.trainer.out_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     data = _data_spec(cfg, registry)
-    rows: list[dict[str, Any]] = []
-    for mixer in _mixer_names(cfg, registry):
+    mixers = _mixer_names(cfg, registry)
+    trainer_cfg = cfg.trainer.model_copy(update={"progress": "none"}).model_dump()
+    experiments = []
+    for mixer in mixers:  # every entry validates before anything trains
         mixer_spec = {"name": mixer, **cfg.mixer_configs.get(mixer, {})}
-        trainer_cfg = cfg.trainer.model_copy(update={"progress": "none" if not verbose else cfg.trainer.progress})
-        exp = validate_experiment({
-            "name": f"{cfg.name}-{mixer}", "data": data, "model": {**cfg.model, "token_mixers": mixer_spec},
-            "learning_rule": cfg.learning_rule, "trainer": trainer_cfg.model_dump(), "seed": cfg.seed,
-        }, registry=registry)
-        row: dict[str, Any] = {"mixer": mixer, "plugin": registry.get("token_mixer", mixer).plugin}
-        if verbose:
-            print(f"\n== {mixer} ==", flush=True)
-        try:
-            trainer = Trainer(exp, run_dir=out / mixer, registry=registry, verbose=False)
-            trainer.build()
-            model = trainer.model
-            sample = next(iter(trainer._sample_batches("test", 1)))
-            one = {k: v[:1] for k, v in sample.items()}
-            model.eval()
-            row["macs_per_sample"] = count_macs(functools.partial(forward_batch, model, one))
-            row["parameters"] = count_parameters(model)
-            result = trainer.fit()
-            row.update({
-                "test_accuracy": result.final.get("test/accuracy"),
-                "val_accuracy": result.final.get("val/accuracy"),
-                "train_samples_per_s": result.train_samples_per_s,
-                "seconds": result.seconds,
-                "steps": result.steps,
-            })
-            if verbose:
-                print(f"{mixer}: test accuracy {row['test_accuracy']:.4f} in {result.seconds:.1f}s", flush=True)
-        except Exception as exc:  # one mixer that cannot run here must not end the bake-off
-            row["error"] = f"{type(exc).__name__}: {exc}"
-            row["traceback"] = traceback.format_exc(limit=3)
-            if verbose:
-                print(f"{mixer}: skipped ({row['error']})", flush=True)
-        rows.append(row)
+        exp = {"name": f"{cfg.name}-{mixer}", "data": data, "model": {**cfg.model, "token_mixers": mixer_spec},
+               "learning_rule": cfg.learning_rule, "trainer": trainer_cfg, "seed": cfg.seed}
+        validate_experiment(exp, registry=registry)
+        experiments.append(exp)
+    workers, threads = plan_workers(len(mixers), cfg.workers)
+    if verbose:
+        print(f"bake-off: {len(mixers)} token mixers ({', '.join(mixers)}) on {data['name']}, "
+              f"{workers} worker(s) x {threads if workers > 1 else torch.get_num_threads()} thread(s)", flush=True)
+    calls = ([(m, e, out / m, None, registry) for m, e in zip(mixers, experiments, strict=True)] if workers == 1
+             else [(m, e, out / m, threads) for m, e in zip(mixers, experiments, strict=True)])
+
+    def done(_i: int, row: dict[str, Any]) -> None:
+        if not verbose:
+            return
+        if "error" in row:
+            print(f"{row['mixer']}: skipped ({row['error']})", flush=True)
+        else:
+            print(f"{row['mixer']}: test accuracy {row['test_accuracy']:.4f} in {row['seconds']:.1f}s", flush=True)
+
+    rows = run_parallel(train_entry, calls, workers=workers, on_done=done)
     ranked = sorted(rows, key=lambda r: -(r.get("test_accuracy") or -1.0))
     results = {"config": cfg.model_dump(mode="json"), "data": data, "torch": torch.__version__,
-               "threads": torch.get_num_threads(), "leaderboard": ranked}
+               "workers": workers, "threads": threads if workers > 1 else torch.get_num_threads(),
+               "leaderboard": ranked}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     plot_leaderboard(ranked, out / "leaderboard.png")
     if verbose:

@@ -8,26 +8,18 @@ themselves (the default registry); a registry passed in is used only with one wo
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from forwardkit.errors import ForwardkitError
+from forwardkit.parallel import plan_workers, run_parallel
 from forwardkit.registry import Registry
 from forwardkit.reproduce.spec import ReproductionSpec
 from forwardkit.reproduce.verdict import decide, summarize
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def run_one(experiment: dict[str, Any], metric: str, threads: int | None = None,
@@ -96,27 +88,20 @@ def run_reproduction(
     jobs = [(arm, seed, spec.experiment(arm, seed, smoke=smoke, name=slug)) for arm in spec.arms for seed in seeds]
     for _, _, exp in jobs:  # every arm validates before anything trains
         validate_experiment(exp, source=f"reproduction of {slug}, experiment {exp['name']}", registry=registry)
-    workers = max(1, min(workers, len(jobs)))
-    threads = max(1, cpu_count() // workers)
+    workers, threads = plan_workers(len(jobs), workers)
     advance, close = _progress(len(jobs), f"reproduce {slug}") if verbose else (lambda _m: None, lambda: None)
     runs: dict[tuple[str, int], dict[str, Any]] = {}
     start = time.perf_counter()
 
-    def record(arm: str, seed: int, res: dict[str, Any]) -> None:
+    def record(i: int, res: dict[str, Any]) -> None:
+        arm, seed, _ = jobs[i]
         runs[(arm, seed)] = res
         advance(f"{slug}: {arm} seed {seed}: {spec.metric} = {res['value']:.4f} ({res['seconds']:.1f}s)")
 
+    calls = ([(exp, spec.metric, None, registry) for _, _, exp in jobs] if workers == 1
+             else [(exp, spec.metric, threads) for _, _, exp in jobs])
     try:
-        if workers == 1:
-            for arm, seed, exp in jobs:
-                record(arm, seed, run_one(exp, spec.metric, registry=registry))
-        else:
-            import multiprocessing
-
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = {pool.submit(run_one, exp, spec.metric, threads): (arm, seed) for arm, seed, exp in jobs}
-                for fut in as_completed(futures):
-                    record(*futures[fut], fut.result())
+        run_parallel(run_one, calls, workers=workers, on_done=record)
     finally:
         close()
     arms: dict[str, Any] = {}

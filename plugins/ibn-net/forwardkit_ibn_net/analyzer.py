@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from forwardkit_datasets.config import STYLES
 from torch import Tensor, nn
 
 from forwardkit.interfaces import Analysis, Analyzer
 from forwardkit_ibn_net.adapter import _stem_norms, find_stages
-from forwardkit_ibn_net.config import STYLES, FeatureDivergenceConfig
+from forwardkit_ibn_net.config import FeatureDivergenceConfig
 
 __all__ = ["FeatureDivergence", "channel_means", "default_layers", "symmetric_kl"]
 
@@ -64,7 +65,8 @@ class FeatureDivergence(Analyzer):
     """``feature_divergence``: per-layer symmetric-KL divergence of channel-mean statistics between two
     domains. ``data``: a mapping ``{name_a: batches, name_b: batches}``; or batches with a ``domain``
     entry (rows of ``domain_a`` vs ``domain_b``); or any batches (the first half vs the second half).
-    With ``render=True`` it renders its own MNIST digits in both styles (28x28 RGB models)."""
+    With ``render=True`` it renders its own MNIST digits in both styles with forwardkit-datasets'
+    ``style_shift_digits`` renderer (28x28 RGB models)."""
 
     Config = FeatureDivergenceConfig
     config: FeatureDivergenceConfig
@@ -75,8 +77,7 @@ class FeatureDivergence(Analyzer):
         c = self.config
         if c.render:
             from forwardkit_datasets.digits import load_mnist5k_arrays
-
-            from forwardkit_ibn_net.data import digit_alpha, render
+            from forwardkit_datasets.domain_shift import digit_alpha, render
 
             images, labels = load_mnist5k_arrays()
             alpha = digit_alpha(images[-c.samples:])

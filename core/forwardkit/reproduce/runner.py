@@ -112,11 +112,13 @@ def run_reproduction(
                      "overrides": spec.arms[arm]}
     b, m = spec.baseline_arm, spec.method_arm
     verdict = decide(arms[b]["values"], arms[m]["values"], direction=spec.direction, min_effect=spec.min_effect,
-                     metric=spec.metric, names=(b, m), claim=spec.claim_type, margin=spec.margin)
+                     metric=spec.metric, names=(b, m), claim=spec.claim_type, margin=spec.margin,
+                     paired=spec.paired)
     results: dict[str, Any] = {
         "slug": slug, "paper": spec.paper, "arxiv": spec.arxiv, "claim": spec.claim,
         "paper_result": spec.paper_result, "metric": spec.metric, "direction": spec.direction,
         "min_effect": spec.min_effect, "claim_type": spec.claim_type, "margin": spec.margin,
+        "paired": spec.paired,
         "baseline_arm": b, "method_arm": m, "seeds": seeds, "smoke": smoke,
         "arms": arms, "verdict": verdict.to_dict(),
         "measured": f"{m} {arms[m]['mean']:.4g} ± {arms[m]['std']:.2g} vs {b} {arms[b]['mean']:.4g} ± "

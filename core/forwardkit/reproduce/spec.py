@@ -51,6 +51,8 @@ class ReproductionSpec(ComponentConfig):
         "the method is at most `margin` worse (for 'on par at a lower cost' claims)")
     min_effect: float = Field(0.0, ge=0.0, description="superiority: the method must beat the baseline by this much")
     margin: float = Field(0.0, ge=0.0, description="non_inferiority: how much worse the method may be")
+    paired: bool = Field(False, description="compare arms seed by seed: the spread is the std of the per-seed "
+                         "differences (the arms of one seed share its data and initialisation)")
     seed_data: bool = Field(False, description="also set data.seed to each run's seed, so seeds vary the data "
                             "(e.g. a generated graph), not only the initialisation")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)

@@ -3,7 +3,10 @@
 With ``sign`` = +1 when higher is better and -1 when lower is better:
 
 - ``effect = sign * (mean(method) - mean(baseline))``
-- ``spread = sqrt(std(method)^2 + std(baseline)^2)`` (sample std, ddof=1; 0 with a single seed)
+- ``spread = sqrt(std(method)^2 + std(baseline)^2)`` (sample std, ddof=1; 0 with a single seed); with
+  ``paired`` (the arms share each seed's data and initialisation) the std of the per-seed differences
+  ``method_i - baseline_i`` instead, so a difference that is consistent seed by seed is not hidden by
+  how much the seeds differ from each other
 - **reproduces** when ``effect >= min_effect`` and ``effect > spread``;
 - **does not reproduce at this scale** when ``effect + spread < min_effect`` (the shortfall is larger
   than the spread; this includes an effect clearly in the wrong direction);
@@ -49,6 +52,7 @@ class Verdict:
     reason: str
     claim: str = "superiority"
     margin: float = 0.0
+    paired: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +68,7 @@ def decide(
     names: tuple[str, str] = ("baseline", "method"),
     claim: str = "superiority",
     margin: float = 0.0,
+    paired: bool = False,
 ) -> Verdict:
     """The verdict for the per-seed ``baseline`` and ``method`` values (see the module docstring)."""
     if direction not in ("higher", "lower"):
@@ -73,35 +78,42 @@ def decide(
     b, m = summarize(baseline), summarize(method)
     sign = 1.0 if direction == "higher" else -1.0
     effect = sign * (m["mean"] - b["mean"])
-    spread = math.hypot(m["std"], b["std"])
+    if paired:
+        if b["n"] != m["n"]:
+            raise ValueError(f"a paired comparison needs one value per seed in both arms, got {b['n']} and {m['n']}")
+        spread = summarize([x - y for x, y in zip(m["values"], b["values"], strict=True)])["std"]
+    else:
+        spread = math.hypot(m["std"], b["std"])
     single = min(b["n"], m["n"]) < 2
     if claim == "non_inferiority":
         outcome, why = _non_inferiority(effect, spread, margin)
     elif effect >= min_effect and effect > spread:
-        outcome, why = REPRODUCES, f"effect {effect:+.4g} >= bar {min_effect:.4g} and > pooled spread {spread:.4g}"
+        outcome, why = REPRODUCES, f"effect {effect:+.4g} >= bar {min_effect:.4g} and > spread {spread:.4g}"
     elif effect + spread < min_effect:
         outcome = DOES_NOT_REPRODUCE
-        why = f"effect {effect:+.4g} + pooled spread {spread:.4g} < bar {min_effect:.4g}"
+        why = f"effect {effect:+.4g} + spread {spread:.4g} < bar {min_effect:.4g}"
     else:
         outcome = INCONCLUSIVE
         if effect >= min_effect:
-            why = f"effect {effect:+.4g} >= bar {min_effect:.4g} but not > pooled spread {spread:.4g}"
+            why = f"effect {effect:+.4g} >= bar {min_effect:.4g} but not > spread {spread:.4g}"
         else:
-            why = f"effect {effect:+.4g} < bar {min_effect:.4g} but within pooled spread {spread:.4g} of it"
+            why = f"effect {effect:+.4g} < bar {min_effect:.4g} but within spread {spread:.4g} of it"
     seeds = "single seed, no spread estimate" if single else f"{min(b['n'], m['n'])} seeds"
+    if paired and not single:
+        seeds += ", paired by seed"
     reason = (
         f"{names[1]} {m['mean']:.4g} ± {m['std']:.2g} vs {names[0]} {b['mean']:.4g} ± {b['std']:.2g} "
         f"({metric}, {direction} is better, {seeds}): {why}"
     )
-    return Verdict(outcome, effect, spread, float(min_effect), reason, claim, float(margin))
+    return Verdict(outcome, effect, spread, float(min_effect), reason, claim, float(margin), paired)
 
 
 def _non_inferiority(effect: float, spread: float, margin: float) -> tuple[str, str]:
     """Outcome and reason of a non-inferiority claim: is the method at most ``margin`` worse?"""
     if effect - spread >= -margin:
-        return REPRODUCES, (f"non-inferior: effect {effect:+.4g} - pooled spread {spread:.4g} >= "
+        return REPRODUCES, (f"non-inferior: effect {effect:+.4g} - spread {spread:.4g} >= "
                             f"-margin {-margin:.4g}")
     if effect + spread < -margin:
-        return DOES_NOT_REPRODUCE, (f"worse than the margin: effect {effect:+.4g} + pooled spread {spread:.4g} "
+        return DOES_NOT_REPRODUCE, (f"worse than the margin: effect {effect:+.4g} + spread {spread:.4g} "
                                     f"< -margin {-margin:.4g}")
-    return INCONCLUSIVE, f"effect {effect:+.4g} is within pooled spread {spread:.4g} of -margin {-margin:.4g}"
+    return INCONCLUSIVE, f"effect {effect:+.4g} is within spread {spread:.4g} of -margin {-margin:.4g}"

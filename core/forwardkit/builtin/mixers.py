@@ -23,7 +23,7 @@ class Identity(TokenMixer):
         return x
 
 
-def _split_heads(
+def split_heads(
     x: Tensor, qkv_weight: Tensor, qkv_bias: Tensor | None, num_heads: int
 ) -> tuple[Tensor, Tensor, Tensor]:
     """q, k, v of the flattened tokens of ``x`` ``(B, *spatial, C)``, each ``(B, h, N, head_dim)``."""
@@ -57,7 +57,7 @@ def attention(
     (eq. 2). ``causal`` lets token i attend only to tokens ``<= i``. ``dropout_p`` drops attention
     weights (pass 0 in evaluation). Returns ``(B, *spatial, C)``.
     """
-    q, k, v = _split_heads(x, qkv_weight, qkv_bias, num_heads)
+    q, k, v = split_heads(x, qkv_weight, qkv_bias, num_heads)
     out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=causal)  # (B, h, N, d)
     out = out.transpose(1, 2).reshape(x.shape[0], q.shape[2], -1)  # (B, N, D)
     return F.linear(out, proj_weight, proj_bias).reshape(x.shape)
@@ -68,7 +68,7 @@ def attention_scores(
 ) -> Tensor:
     """The pre-softmax scores ``q k^T / sqrt(head_dim)`` of :func:`attention` (eq. 1), ``(B, h, N, N)``;
     with ``causal`` the scores of future tokens are ``-inf``. ``softmax(-1)`` of it gives the weights."""
-    q, k, _ = _split_heads(x, qkv_weight, qkv_bias, num_heads)
+    q, k, _ = split_heads(x, qkv_weight, qkv_bias, num_heads)
     scores = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5
     if causal:
         n = scores.shape[-1]

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from forwardkit.compose import create
-from forwardkit.config import Experiment, ModelSpec, resolve_config, validate_experiment
+from forwardkit.config import ComponentSpec, Experiment, ModelSpec, TaskSpec, resolve_config, validate_experiment
 from forwardkit.engine import checkpoint as ckpt
 from forwardkit.engine.data import epoch_batches, iterate, loader, steps_per_epoch, to_device
 from forwardkit.engine.logs import MetricsLog, Progress, plot_curves, summary_table
@@ -120,8 +120,7 @@ class Trainer:
         seed_everything(exp.seed)
         self.dataset: Dataset = self._create("dataset", exp.data)
         meta = self.dataset.metadata
-        self.task: Task = (self._create("task", exp.trainer.task) if exp.trainer.task is not None
-                           else create("task", meta.task, registry=self.registry))
+        self.task: Task = self._build_task(meta)
         self.model: nn.Module = self._build_model(meta)
         self.adapters: list[Adapter] = []
         for spec in exp.adapters:
@@ -158,18 +157,26 @@ class Trainer:
         self.eval_split = "val" if self._has_split("val") else None
         self._built = True
 
-    def _build_model(self, meta: Any) -> nn.Module:
-        spec = self.experiment.model
-        info = self.registry.get("model", spec.name)
-        model_cls = info.load()
-        fill = getattr(model_cls, "fields_from_metadata", None)
+    def _config_from_metadata(self, kind: str, spec: ComponentSpec, meta: Any) -> Any:
+        """``spec``'s config with the fields its class fills from the dataset metadata
+        (``fields_from_metadata``), except those the experiment sets itself."""
+        info = self.registry.get(kind, spec.name)
+        fill = getattr(info.load(), "fields_from_metadata", None)
         filled = fill(meta) if fill else {}
         explicit = spec.config.model_fields_set
-        update = {k: v for k, v in filled.items() if k not in explicit}
-        config = resolve_config(info.load_config(), spec.config, update)
+        return resolve_config(info.load_config(), spec.config, {k: v for k, v in filled.items() if k not in explicit})
+
+    def _build_model(self, meta: Any) -> nn.Module:
+        spec = self.experiment.model
+        config = self._config_from_metadata("model", spec, meta)
         # record the resolved model in the experiment (what experiment.json and checkpoints hold)
         self.experiment = self.experiment.model_copy(update={"model": ModelSpec(spec.name, config)})
         return create("model", spec.name, config, registry=self.registry)
+
+    def _build_task(self, meta: Any) -> Task:
+        """The experiment's task (``trainer.task``), else the one the dataset's metadata names."""
+        spec = self.experiment.trainer.task or TaskSpec.parse(meta.task, registry=self.registry)
+        return create("task", spec.name, self._config_from_metadata("task", spec, meta), registry=self.registry)
 
     def _has_split(self, name: str) -> bool:
         return name in getattr(self.dataset, "splits", ("train", "val", "test"))

@@ -6,7 +6,9 @@ The trainer picks the task named by the dataset's ``metadata.task`` unless the e
 
 Contract: ``loss(output, batch) -> scalar tensor`` for training; ``metrics(output, batch)`` returns
 *sums* and *counts* per metric so that evaluation can average exactly over batches of any size;
-``primary_metric`` and ``mode`` say which metric ranks runs and whether higher is better.
+``primary_metric`` and ``mode`` say which metric ranks runs and whether higher is better. Like a
+model, a task may fill config fields from the dataset's metadata (``fields_from_metadata``), e.g. the
+names of the domains it reports per-domain metrics for.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ class Task(Component):
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         self._init_config(config, overrides)
+
+    @classmethod
+    def fields_from_metadata(cls, metadata: Any) -> dict[str, Any]:
+        """Config fields the trainer fills from the dataset's metadata unless the experiment sets them
+        (default: none)."""
+        return {}
 
     def loss(self, output: Any, batch: Mapping[str, Tensor]) -> Tensor:  # pragma: no cover - interface
         raise NotImplementedError

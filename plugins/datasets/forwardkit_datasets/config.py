@@ -196,9 +196,9 @@ class StyleShiftConfig(ClassificationConfig):
     domain_names: list[str] | None = Field(
         None,
         min_length=1,
-        description="name of each domain index, for the metric keys accuracy_<name> (None: the styles of "
-        "style_shift_digits, source, brightness, red, contrast, texture, color, invert); an index without a "
-        "name is reported as accuracy_domain<index>",
+        description="name of each domain index, for the metric keys accuracy_<name>; the trainer fills it from "
+        "the dataset metadata's extra['styles'] unless set (None: the styles of style_shift_digits); an index "
+        "without a name is reported as accuracy_domain<index>",
     )
 
     @model_validator(mode="after")

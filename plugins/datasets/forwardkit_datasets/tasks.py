@@ -2,14 +2,16 @@
 
 Generic over domain-shift data: any dataset whose items carry an int ``domain`` index next to ``x`` and
 ``y`` (``style_shift_digits`` does, and names ``style_shift`` as its ``metadata.task``). The metric keys
-are ``accuracy_<name>``, with the names of ``domain_names`` (default: the styles of
-``style_shift_digits``, :data:`forwardkit_datasets.config.STYLES`, which its ``metadata.extra["styles"]``
-lists in index order). Batches without ``domain`` get plain classification metrics.
+are ``accuracy_<name>``, with the names of ``domain_names``, which the trainer fills from the dataset's
+``metadata.extra["styles"]`` (index order) unless the experiment sets them (default otherwise: the styles of
+``style_shift_digits``, :data:`forwardkit_datasets.config.STYLES`). Batches without ``domain`` get plain
+classification metrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -41,6 +43,12 @@ class StyleShift(Classification):
 
     Config = StyleShiftConfig  # type: ignore[assignment]
     config: StyleShiftConfig
+
+    @classmethod
+    def fields_from_metadata(cls, metadata: Any) -> dict[str, Any]:
+        """``domain_names`` from the dataset's ``extra["styles"]`` (style_shift_digits sets it)."""
+        styles = getattr(metadata, "extra", {}).get("styles")
+        return {"domain_names": list(styles)} if styles else {}
 
     @property
     def domain_names(self) -> tuple[str, ...]:

@@ -204,3 +204,17 @@ def test_task_names_domains_from_its_config() -> None:
     assert per_domain_accuracy(logits, y, domain, ["a", "b", "c"])["accuracy_c"] == (0.0, 1)
     with pytest.raises(ForwardkitError):
         forwardkit.create("task", "style_shift", domain_names=["a", "a"])
+
+
+def test_the_trainer_fills_domain_names_from_the_dataset_metadata():
+    from forwardkit.engine.trainer import Trainer
+
+    exp = {"data": {"name": "style_shift_digits", "n_samples": 200, "target_styles": ["texture", "invert"]},
+           "model": {"name": "mlp", "hidden": [8]}, "trainer": {"max_steps": 1, "progress": "none"}}
+    trainer = Trainer(exp, write=False, verbose=False)
+    trainer.build()
+    assert list(trainer.task.config.domain_names) == list(trainer.dataset.metadata.extra["styles"])
+    exp["trainer"]["task"] = {"name": "style_shift", "domain_names": ["a", "b"]}  # an explicit value wins
+    trainer = Trainer(exp, write=False, verbose=False)
+    trainer.build()
+    assert list(trainer.task.config.domain_names) == ["a", "b"]

@@ -112,6 +112,15 @@ class ComponentSpec:
 
         return create(self.kind, self.name, self.config, registry=self.registry, **context)
 
+    def build_for_rank(self, rank: int, **context: Any) -> Any:
+        """:meth:`build` for tokens of spatial ``rank``: the component class's ``fields_for_rank(rank)``
+        fill the config fields this spec does not set (a mixer's convolution axes, ...)."""
+        cls = (self.registry or default_registry()).get(self.kind, self.name).load()
+        fill = getattr(cls, "fields_for_rank", None)
+        filled = fill(rank) if fill is not None else {}
+        unset = {k: v for k, v in filled.items() if k not in self.config.model_fields_set and k not in context}
+        return self.build(**unset, **context)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_dict()!r})"
 

@@ -289,3 +289,37 @@ def test_gradients_reach_every_parameter(head):
     for name, p in model.named_parameters():
         assert p.grad is not None, name
         assert p.grad.abs().sum() > 0, name
+
+
+def test_mixers_get_the_fields_their_class_fills_for_the_models_rank():
+    """A mixer whose config depends on the token rank (fields_for_rank) is built for the model's rank,
+    unless the spec sets the field itself."""
+    from typing import Any, ClassVar
+
+    from forwardkit.config import TokenMixerConfig
+    from forwardkit.registry import Registry
+
+    class AxesConfig(TokenMixerConfig):
+        axes: int = 2
+
+    class Axes(TokenMixer):
+        Config = AxesConfig
+        ranks: ClassVar[frozenset[int]] = frozenset({1, 2})
+
+        @classmethod
+        def fields_for_rank(cls, rank: int) -> dict[str, Any]:
+            return {"axes": rank}
+
+        def forward(self, x):
+            assert x.dim() - 2 == self.config.axes
+            return x
+
+    registry = Registry.discover(entry_points=False)
+    registry.register_class("token_mixer", "axes_test", Axes)
+    small = {"name": "metaformer", "depths": [1], "dims": [8], "num_classes": 2}
+    for rank in (1, 2):
+        model = forwardkit.build_model({**small, "rank": rank, "token_mixers": "axes_test"}, registry=registry)
+        assert model.stages[0].blocks[0].token_mixer.config.axes == rank
+    pinned = forwardkit.build_model({**small, "rank": 1, "token_mixers": {"name": "axes_test", "axes": 3}},
+                                    registry=registry)
+    assert pinned.stages[0].blocks[0].token_mixer.config.axes == 3

@@ -154,25 +154,34 @@ def run_job(job: Job | dict[str, Any], registry: Any = None) -> list[dict[str, A
     """Measure one component at one rank over every size of the job; one row per size, never raises."""
     import torch
 
-    from forwardkit.compose import create
+    from forwardkit.config import SPEC_TYPES
 
     if isinstance(job, dict):
         job = Job(**job)
     torch.set_num_threads(max(1, job.threads))
     rows: list[dict[str, Any]] = []
+
+    def build() -> Any:
+        """A fresh module per size (a mixer may size itself from its first input), with the config
+        fields its class fills for this rank (``fields_for_rank``), seeded."""
+        torch.manual_seed(0)
+        return spec.build_for_rank(job.rank)
+
     try:
-        module = create(job.kind, job.name, registry=registry, dim=job.dim, **job.extra)
+        spec = SPEC_TYPES[job.kind].parse({"name": job.name, "dim": job.dim, **job.extra}, registry=registry)
+        module = build()
     except Exception as exc:
         return job.skipped(f"cannot build: {_error(exc)}")
     ranks = getattr(module, "ranks", None)
     if ranks is not None and job.rank not in ranks:
         return job.skipped(f"rank {job.rank} not supported (ranks: {sorted(ranks)})")
     generator = torch.Generator().manual_seed(0)
-    for n in job.sizes:
+    for i, n in enumerate(job.sizes):
         spatial = spatial_shape(job.rank, n)
         if isinstance(spatial, str):
             rows.append(_row(job, n, status="skipped", reason=spatial))
             continue
+        module = module if i == 0 else build()
         supports = getattr(module, "supports", None)
         if supports is not None and not supports(spatial):
             rows.append(_row(job, n, spatial, status="skipped", reason=f"supports({spatial}) is False"))

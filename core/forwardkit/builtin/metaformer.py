@@ -234,7 +234,7 @@ class MetaFormer(Model):
     with ``vocab_size``, when ``rank=1``. Output: ``(B, num_classes)``, or the final tokens
     ``(B, *spatial', dims[-1])`` when ``num_classes=0``.
 
-    Stage i builds its mixers with ``token_mixers[i].build(dim=dims[i])`` (any registered mixer of any
+    Stage i builds its mixers with ``token_mixers[i].build_for_rank(rank, dim=dims[i])`` (any registered mixer of any
     plugin). Like the official code, :func:`init_weights` is applied to the whole model, mixers
     included. For causal sequence models (``pool='last'``) note that the stem and downsampling convs
     look ahead unless their kernels are 1 (or the stem is an embedding and there is one stage).
@@ -275,8 +275,8 @@ class MetaFormer(Model):
             stage = MetaFormerStage(
                 dim=dim,
                 depth=depth,
-                token_mixer=partial(tspec.build, dim=dim),
-                channel_mixer=partial(cspec.build, dim=dim),
+                token_mixer=partial(tspec.build_for_rank, cfg.rank, dim=dim),
+                channel_mixer=partial(cspec.build_for_rank, cfg.rank, dim=dim),
                 downsample=downsample,
                 norm=norms[i],
                 norm_eps=cfg.norm_eps,

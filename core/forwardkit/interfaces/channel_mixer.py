@@ -28,6 +28,13 @@ class ChannelMixer(Component, nn.Module):
         nn.Module.__init__(self)
         self._init_config(config, overrides)
 
+    @classmethod
+    def fields_for_rank(cls, rank: int) -> dict[str, Any]:
+        """Config fields that depend on the spatial rank of the tokens (e.g. the number of axes of a
+        depthwise convolution); a holder that knows the rank (the builtin ``metaformer``, ``bench``) fills
+        them unless the config sets them. Default: none."""
+        return {}
+
     @property
     def dim(self) -> int:
         return int(self.config.dim)

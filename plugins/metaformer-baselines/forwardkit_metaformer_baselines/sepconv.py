@@ -111,6 +111,11 @@ class SepConv(TokenMixer):
         self.dwconv = conv
         self.pwconv2 = nn.Linear(hidden, cfg.dim, bias=cfg.bias)
 
+    @classmethod
+    def fields_for_rank(cls, rank: int) -> dict[str, Any]:
+        """``spatial_rank`` follows the tokens a holder feeds (a rank-1 metaformer gets a 1-D kernel)."""
+        return {"spatial_rank": rank}
+
     def supports(self, spatial: tuple[int, ...]) -> bool:
         """Only tokens of rank ``spatial_rank`` (the depthwise kernel has that many axes)."""
         return len(spatial) == self.config.spatial_rank

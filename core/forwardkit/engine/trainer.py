@@ -136,11 +136,10 @@ class Trainer:
                 self.compression_reports.append({"name": cspec.name, "when": "before_training", **report.to_dict()})
             else:
                 self.compressors_after.append((cspec.name, compressor))
-        self.analyzers: list[tuple[str, Analyzer]] = []  # run on the final model in _finish
-        for aspec in exp.analyzers:
-            taken = {n for n, _ in self.analyzers}
-            label = aspec.name if aspec.name not in taken else f"{aspec.name}-{len(self.analyzers) + 1}"
-            self.analyzers.append((label, self._create("analyzer", aspec)))
+        self.analyzers: list[tuple[str, Analyzer]] = [  # run on the final model in _finish
+            (label, self._create("analyzer", aspec))
+            for label, aspec in zip(unique_labels([a.name for a in exp.analyzers]), exp.analyzers, strict=True)
+        ]
         self.model.to(self.device)
         rule_spec = exp.learning_rule
         self.rule: LearningRule = (
@@ -489,16 +488,24 @@ class Trainer:
             atomic_write_text(self.run_dir / "experiment.json", json.dumps(self.experiment.to_dict(), indent=2))
 
 
+def unique_labels(names: list[str]) -> list[str]:
+    """Metric labels for components listed by name: a name used again gets ``-2``, ``-3``, ..."""
+    seen: dict[str, int] = {}
+    labels = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return labels
+
+
 def compression_metrics(reports: list[dict[str, Any]]) -> dict[str, float]:
     """Compression reports as flat metrics: ``compression/<name>/{before,after,ratio}/<field>`` for every
     measured figure (parameters, bytes, macs, latency_ms, accuracy; ratios as in
     :meth:`CompressionReport.ratios`), and ``compression/<name>/<metric>`` for
     the test metrics measured after an after-training compressor. A name used twice gets ``-2``, ``-3``."""
     out: dict[str, float] = {}
-    seen: dict[str, int] = {}
-    for entry in reports:
-        seen[entry["name"]] = seen.get(entry["name"], 0) + 1
-        prefix = "compression/" + entry["name"] + (f"-{seen[entry['name']]}" if seen[entry["name"]] > 1 else "")
+    for label, entry in zip(unique_labels([e["name"] for e in reports]), reports, strict=True):
+        prefix = f"compression/{label}"
         for side in ("before", "after"):
             for key, value in entry[side].items():
                 if value is not None:

@@ -14,8 +14,11 @@ SPEC = {
              "model": {"name": "mlp", "hidden": [4]},
              "learning_rule": {"name": "backprop", "lr": 0.01},
              "trainer": {"epochs": 1, "max_steps": 5, "batch_size": 32}},
-    "arms": {"baseline": {}, "method": {"model": {"hidden": [32]}}},
-    "seeds": [0, 1, 2], "min_effect": 0.0, "expected_minutes": 0.1,
+    "arms": {"baseline": {}, "method": {"model": {"hidden": [32]}}, "wide": {"model": {"hidden": [64]}}},
+    "pass_bar": "method above baseline; method at least 0.3 accurate",
+    "conditions": [{"kind": "compare", "method": "method", "baseline": "baseline"},
+                   {"kind": "threshold", "figure": {"arm": "method"}, "op": ">=", "value": 0.3}],
+    "seeds": [0, 1, 2], "expected_minutes": 0.1,
 }
 
 

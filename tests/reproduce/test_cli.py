@@ -30,8 +30,8 @@ def _cli(*args, site):
 @pytest.fixture(scope="module")
 def full_runs(tiny_site, tmp_path_factory):
     out = tmp_path_factory.mktemp("reproduce")
-    one = _cli("tiny", "--seeds", "2", "--workers", "1", "--out", str(out / "w1"), site=tiny_site)
-    two = _cli("tiny", "--seeds", "2", "--workers", "2", "--out", str(out / "w2"), site=tiny_site)
+    one = _cli("tiny", "--workers", "1", "--out", str(out / "w1"), site=tiny_site)
+    two = _cli("tiny", "--workers", "2", "--out", str(out / "w2"), site=tiny_site)
     return out, one, two
 
 
@@ -39,17 +39,25 @@ def test_a_full_run_writes_the_report_and_prints_the_verdict(full_runs):
     out, one, _ = full_runs
     assert one.returncode == 0, one.stderr
     assert one.stdout.startswith("tiny: ")
-    assert "test/accuracy" in one.stdout and "[4/4]" in one.stderr  # plain progress lines off a terminal
+    assert "[9/9]" in one.stderr  # plain progress lines off a terminal
     for name in ("report.md", "results.json", "figure.png"):
         assert (out / "w1" / name).is_file(), name
     results = json.loads((out / "w1" / "results.json").read_text())
-    assert results["seeds"] == [0, 1] and not results["smoke"]
-    assert results["verdict"]["outcome"] in ("reproduces", "does not reproduce at this scale", "inconclusive")
-    assert results["verdict"]["outcome"] in one.stdout
-    assert results["command"] == "forwardkit reproduce tiny --seeds 2"
-    assert len(results["arms"]["method"]["values"]) == 2 and results["arms"]["method"]["std"] >= 0
+    assert results["seeds"] == [0, 1, 2] and not results["smoke"]
+    verdict = results["verdict"]
+    assert verdict["outcome"] in ("reproduces", "does not reproduce at this scale", "inconclusive")
+    assert verdict["label"] in one.stdout
+    assert [c["text"] in one.stdout for c in verdict["conditions"]] == [True, True]  # each condition printed
+    assert results["command"] == "forwardkit reproduce tiny --seeds 3"
+    fig = results["arms"]["method"]["figures"]["test/accuracy"]
+    assert len(fig["values"]) == 3 and fig["low"] <= fig["mean"] <= fig["high"]
+    assert results["arms"]["wide"]["role"] == "exploratory" and results["arms"]["method"]["role"] == "condition"
+    assert results["pass_bar"].startswith("method above baseline") and len(results["spec_hash"]) == 16
     report = (out / "w1" / "report.md").read_text()
-    assert "A wider hidden layer" in report and results["verdict"]["reason"] in report and "figure.png" in report
+    assert "A wider hidden layer" in report and verdict["reason"] in report and "figure.png" in report
+    assert "> method above baseline" in report and results["spec_hash"] in report
+    assert "Exploratory arms" in report and "`wide`" in report and "90% interval" in report
+    assert "mean ± std" not in report
 
 
 def test_two_workers_give_the_same_numbers_as_one(full_runs):
@@ -57,7 +65,11 @@ def test_two_workers_give_the_same_numbers_as_one(full_runs):
     assert two.returncode == 0, two.stderr
     a, b = (json.loads((out / w / "results.json").read_text()) for w in ("w1", "w2"))
     assert b["workers"] == 2
-    assert {k: v["values"] for k, v in a["arms"].items()} == {k: v["values"] for k, v in b["arms"].items()}
+    def numbers(r):
+        return {k: [{m: x for m, x in f.items() if "/accuracy" in m or "/loss" in m} for f in v["final"]]
+                for k, v in r["arms"].items()}
+
+    assert numbers(a) == numbers(b)
     assert a["verdict"] == b["verdict"]
 
 
@@ -100,7 +112,7 @@ def fake_registry(tiny_site, monkeypatch):
 def test_reproduce_all_smoke_prints_one_line_per_plugin(fake_registry, tmp_path):
     result = CliRunner().invoke(cli, ["reproduce", "--all", "--smoke", "--workers", "1", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if not line.startswith(("[", "index:"))]
+    lines = [line for line in result.output.splitlines() if not line.startswith(("[", "index:", "  "))]
     assert sorted(line.split(":")[0] for line in lines) == sorted(fake_registry.plugins)
     assert "builtin: no reproduction declared" in lines and "norepro: no reproduction declared" in lines
     assert any(line.startswith("tiny: ") and "(smoke)" in line for line in lines)
@@ -125,4 +137,40 @@ def test_docs_page_lists_kept_reports_and_says_so_when_there_are_none(full_runs,
     (reports / "results.json").write_text((out / "w1" / "results.json").read_text())
     page = reproductions_page(tmp_path)
     assert "| tiny | [Tiny test paper](https://arxiv.org/abs/0000.00000) |" in page
-    assert "forwardkit reproduce tiny --seeds 2" in page and "No reproduction reports" not in page
+    assert "forwardkit reproduce tiny --seeds 3" in page and "No reproduction reports" not in page
+    assert "conditions hold" in page
+
+
+def test_a_rerun_keeps_the_earlier_runs_and_marks_a_changed_spec(tiny_site, tmp_path):
+    """Preregistration that shows: the second and third full runs carry the earlier ones in their history."""
+    out = tmp_path / "r"
+    assert _cli("tiny", "--workers", "1", "--out", str(out), site=tiny_site).returncode == 0
+    first = json.loads((out / "results.json").read_text())
+    assert first["history"] == []
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    source = (tiny_site / "fkrepro_tiny.py").read_text().replace('"value": 0.3', '"value": 0.2')
+    (changed / "fkrepro_tiny.py").write_text(source)
+    for info in tiny_site.glob("*.dist-info"):
+        import shutil
+
+        shutil.copytree(info, changed / info.name)
+    assert _cli("tiny", "--workers", "1", "--out", str(out), site=changed).returncode == 0
+    second = json.loads((out / "results.json").read_text())
+    assert second["spec_hash"] != first["spec_hash"]
+    assert [h["spec_hash"] for h in second["history"]] == [first["spec_hash"]]
+    assert second["history"][0]["outcome"] == first["verdict"]["label"]
+    assert second["history"][0]["spec"]["conditions"][1]["value"] == 0.3
+    report = (out / "report.md").read_text()
+    assert "**different spec**" in report and first["spec_hash"] in report
+    assert _cli("tiny", "--workers", "1", "--out", str(out), site=changed).returncode == 0
+    third = json.loads((out / "results.json").read_text())
+    assert [h["spec_hash"] for h in third["history"]] == [first["spec_hash"], second["spec_hash"]]
+    assert "1 of 2 earlier runs used a different spec" in (out / "report.md").read_text()
+
+
+def test_smoke_runs_never_enter_or_carry_history(tiny_site, tmp_path):
+    out = tmp_path / "s"
+    for _ in range(2):
+        assert _cli("tiny", "--smoke", "--workers", "1", "--out", str(out), site=tiny_site).returncode == 0
+    assert json.loads((out / "results.json").read_text())["history"] == []

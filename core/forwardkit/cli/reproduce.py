@@ -63,7 +63,9 @@ def _run(slug: str, registry: Any, *, seeds: int | None, smoke: bool, out: Path,
 
 def _line(slug: str, results: dict[str, Any]) -> str:
     v = results["verdict"]
-    return f"{slug}: {v['outcome']}{' (smoke)' if results['smoke'] else ''} - {v['reason']}"
+    lines = [f"{slug}: {v['label']}{' (smoke)' if results['smoke'] else ''} - {v['reason']}"]
+    lines += [f"  {c['index'] + 1}. {c['text']}: {c['outcome']}" for c in v["conditions"]]
+    return "\n".join(lines)
 
 
 @click.command("reproduce")
@@ -115,7 +117,7 @@ def reproduce(slug: str | None, run_all: bool, seeds: int | None, smoke: bool, o
                 rows.append({"slug": name, "outcome": "error", "reason": f"{type(exc).__name__}: {exc}"})
                 continue
             click.echo(_line(name, results))
-            rows.append({"slug": name, "outcome": results["verdict"]["outcome"], "measured": results["measured"],
+            rows.append({"slug": name, "outcome": results["verdict"]["label"], "measured": results["measured"],
                          "reason": results["verdict"]["reason"], "smoke": smoke,
                          "report": str(target / "report.md")})
         from forwardkit.reproduce.report import index_markdown

@@ -1,10 +1,21 @@
 """Declared miniature reproductions of each plugin's paper, and the harness behind ``forwardkit reproduce``.
 
-Torch-free at import: :mod:`.spec` and :mod:`.verdict` never import torch; :mod:`.runner` imports it
-only when a reproduction runs.
+Torch-free at import: :mod:`.spec`, :mod:`.conditions`, :mod:`.stats` and :mod:`.verdict` never import
+torch; :mod:`.runner` imports it only when a reproduction runs.
 """
 
-from forwardkit.reproduce.spec import ReproductionSpec, load_spec
-from forwardkit.reproduce.verdict import Verdict, decide, summarize
+from forwardkit.reproduce.conditions import (
+    Compare,
+    Equal,
+    Figure,
+    Monotone,
+    Ratio,
+    SeedCount,
+    StdRule,
+    Threshold,
+)
+from forwardkit.reproduce.spec import ProgramArm, ReproductionSpec, load_spec
+from forwardkit.reproduce.verdict import Verdict, judge, summarize
 
-__all__ = ["ReproductionSpec", "Verdict", "decide", "load_spec", "summarize"]
+__all__ = ["Compare", "Equal", "Figure", "Monotone", "ProgramArm", "Ratio", "ReproductionSpec", "SeedCount",
+           "StdRule", "Threshold", "Verdict", "judge", "load_spec", "summarize"]

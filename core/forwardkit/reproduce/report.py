@@ -6,14 +6,77 @@ Torch-free; matplotlib is imported only to draw the figure.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from forwardkit.reproduce.history import history_markdown
+
 
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _num(x: Any) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.4g}"
+
+
+def interval_text(fig: dict[str, Any]) -> str:
+    """``mean [low, high]`` of a summarized figure (``mean [no interval]`` with one seed)."""
+    if fig.get("low") is None or fig.get("high") is None:
+        return f"{_num(fig['mean'])} [no interval]"
+    return f"{_num(fig['mean'])} [{_num(fig['low'])}, {_num(fig['high'])}]"
+
+
+def level_sentence(r: dict[str, Any]) -> str:
+    level = r.get("level", 0.9)
+    pairing = ("arms are compared seed by seed (paired t: the arms of one seed share its data and initialisation)"
+               if r.get("paired", True) else "arms are compared as independent samples (Welch's t)")
+    return (f"Intervals are two-sided {level:.0%} t intervals (a one-sided {1 - (1 - level) / 2:.0%} test of each "
+            f"directional claim); {pairing}; fewer than 3 seeds never reproduce.")
+
+
+def conditions_table(r: dict[str, Any]) -> list[str]:
+    level = r.get("level", 0.9)
+    lines = [f"| # | condition | estimate | {level:.0%} interval | verdict |", "|---|---|---|---|---|"]
+    for c in r["verdict"]["conditions"]:
+        iv = c.get("interval") or {}
+        span = f"[{_num(iv.get('low'))}, {_num(iv.get('high'))}]" if iv else "-"
+        label = f" — *{_cell(c['label'])}*" if c.get("label") else ""
+        lines.append(f"| {c['index'] + 1} | {_cell(c['text'])}{label} | {_num(c.get('estimate'))} | {span} | "
+                     f"**{c['outcome']}**: {_cell(c['reason'])} |")
+    return lines
+
+
+def _figure_tables(r: dict[str, Any]) -> list[str]:
+    names: list[str] = []
+    for arm in r["arms"].values():
+        names += [n for n in arm["figures"] if n not in names]
+    level = r.get("level", 0.9)
+    lines: list[str] = []
+    for name in names:
+        lines += [f"**{name}** ({r['direction'] if name == r['metric'] else 'see the conditions'} is better)"
+                  if name == r["metric"] else f"**{name}**", "",
+                  f"| arm | role | mean [{level:.0%} CI] | n | per seed ({', '.join(map(str, r['seeds']))}) |",
+                  "|---|---|---|---|---|"]
+        for arm_name, arm in r["arms"].items():
+            fig = arm["figures"].get(name)
+            if fig is None:
+                continue
+            per = ", ".join(_num(x) for x in fig["values"])
+            lines.append(f"| `{arm_name}` | {arm['role']} | {interval_text(fig)} | {fig['n']} | {per} |")
+        lines.append("")
+    lines += ["| arm | kind | role | seconds (all seeds) |", "|---|---|---|---|"]
+    lines += [f"| `{n}` | {a['kind']} | {a['role']} | {a['seconds']:.1f} |" for n, a in r["arms"].items()]
+    return lines
+
+
+def _without_nulls(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _without_nulls(v) for k, v in obj.items() if v is not None}
+    return obj
 
 
 def report_markdown(results: dict[str, Any]) -> str:
@@ -24,28 +87,33 @@ def report_markdown(results: dict[str, Any]) -> str:
     if r.get("smoke"):
         lines += ["> **Smoke run**: a tiny budget that checks the harness runs; the verdict below means nothing "
                   "about the paper.", ""]
+    exploratory = [n for n, a in r["arms"].items() if a["role"] == "exploratory"]
     lines += [
         f"**Paper** {r['paper']}{arxiv}", "",
         f"**Claim** {r['claim']}", "",
         f"**Paper's result** {r['paper_result']}", "",
-        f"## Verdict: {v['outcome']}", "",
+        f"## Verdict: {v['label']}", "",
         v["reason"], "",
-        pass_bar(r), "",
-        "## Results", "",
-        f"| arm | {r['metric']} mean ± std | n | per seed ({', '.join(map(str, r['seeds']))}) | seconds |",
-        "|---|---|---|---|---|",
+        "## Pass bar (preregistered)", "",
+        "The spec card's pass bar, as written down before the first full run:", "",
+        *[f"> {line}" for line in r["pass_bar"].splitlines()], "",
+        f"Spec hash `{r['spec_hash']}`. {level_sentence(r)}", "",
     ]
-    for name, arm in r["arms"].items():
-        role = {r["baseline_arm"]: "baseline", r["method_arm"]: "method"}.get(name, name)
-        role = "" if role == name else f" ({role})"
-        per = ", ".join(f"{x:.4f}" for x in arm["values"])
-        lines.append(f"| `{name}`{role} | {arm['mean']:.4f} ± {arm['std']:.4f} | {arm['n']} | {per} | "
-                     f"{arm['seconds']:.1f} |")
-    lines += ["", "![per-arm results](figure.png)", "", "## Setup", "",
-              "Every arm is `base` deep-merged with the arm's overrides"
-              + (", then the smoke overrides" if r.get("smoke") else "") + "; the seed is set per run.", "",
+    if r.get("deviations"):
+        lines += ["Deviations from the card (for every arm alike):", "", *[f"- {d}" for d in r["deviations"]], ""]
+    lines += ["## Conditions", "", *conditions_table(r), ""]
+    if exploratory:
+        lines += ["Exploratory arms (no condition reads them; reported, not judged): "
+                  + ", ".join(f"`{n}`" for n in exploratory) + ".", ""]
+    lines += ["## Results", "", *_figure_tables(r), "", "![per-arm results](figure.png)", "",
+              "## History", "", history_markdown(r.get("history", []), r["spec_hash"]), "",
+              "## Setup", "",
+              "Every experiment arm is `base` deep-merged with the arm's overrides"
+              + (", then the smoke overrides" if r.get("smoke") else "") + "; the seed is set per run. "
+              "Program arms call their declared function with their config and the seed.", "",
               "```yaml",
               yaml.safe_dump({"base": spec["base"], "arms": spec["arms"],
+                              "conditions": [_without_nulls(c) for c in spec["conditions"]],
                               **({"smoke": spec["smoke"]} if r.get("smoke") else {})}, sort_keys=False).rstrip(),
               "```", "",
               f"Date {r['date']} · torch {r['torch']} · Python {r['python']} · {r['workers']} worker(s) · "
@@ -54,48 +122,83 @@ def report_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def pass_bar(r: dict[str, Any]) -> str:
-    """The pass bar of a reproduction, in words."""
-    spread = ("the spread of the per-seed differences (std of method_i - baseline_i)" if r.get("paired")
-              else "the pooled spread sqrt(std_method² + std_baseline²)")
-    if r.get("claim_type") == "non_inferiority":
-        return (f"Pass bar (non-inferiority): the `{r['method_arm']}` arm may be at most {r['margin']:g} worse than "
-                f"`{r['baseline_arm']}` on `{r['metric']}` ({r['direction']} is better), even after subtracting "
-                f"{spread} from the measured difference.")
-    return (f"Pass bar: the `{r['method_arm']}` arm must beat `{r['baseline_arm']}` on `{r['metric']}` "
-            f"({r['direction']} is better) by at least {r['min_effect']:g}, by more than {spread}.")
-
-
 def plot(results: dict[str, Any], path: Path) -> None:
-    """One bar per arm (mean, with ±std error bar) and a point per seed."""
+    """One panel per figure the conditions read: each arm's mean with its interval, and a point per seed.
+
+    Points and intervals rather than bars, so that an axis that does not start at zero misleads nobody.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(results["arms"])
-    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2.5, 3.5))
-    colors = ["#dd8452" if n == results["method_arm"] else "#4c72b0" for n in names]
-    arms = [results["arms"][n] for n in names]
-    ax.bar(names, [a["mean"] for a in arms], yerr=[a["std"] for a in arms], color=colors, alpha=0.7, capsize=4)
-    for i, a in enumerate(arms):
-        n = len(a["values"])
-        xs = [i + (j - (n - 1) / 2) * 0.08 for j in range(n)]
-        ax.scatter(xs, a["values"], color="black", s=14, zorder=3)
-    lo = min(min(a["values"]) for a in arms)
-    hi = max(max(a["values"]) for a in arms)
-    pad = (hi - lo) * 0.5 or abs(hi) * 0.05 or 0.05
-    ax.set_ylim(lo - pad if lo - pad > 0 or lo < 0 else 0, hi + pad)
-    ax.set_ylabel(f"{results['metric']} ({results['direction']} is better)")
-    ax.set_title(f"{results['slug']}: {results['verdict']['outcome']}", fontsize=10)
+    names: list[str] = []
+    for arm in results["arms"].values():
+        names += [n for n in arm["figures"] if n not in names]
+    names = names[:4] or [results["metric"]]
+    width = max(3.5, 0.9 * len(results["arms"]) + 1.5)
+    fig, axes = plt.subplots(1, len(names), figsize=(width * len(names), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        arms = [(n, a) for n, a in results["arms"].items() if name in a["figures"]]
+        for i, (_, arm) in enumerate(arms):
+            f = arm["figures"][name]
+            color = "#1f4e99" if arm["role"] == "condition" else "#999999"
+            n = len(f["values"])
+            ax.scatter([i + 0.18 + (j - (n - 1) / 2) * 0.05 for j in range(n)], f["values"], color=color, s=10,
+                       alpha=0.5, zorder=2)
+            if f.get("low") is not None and f.get("high") is not None:
+                ax.errorbar(i, f["mean"], yerr=[[f["mean"] - f["low"]], [f["high"] - f["mean"]]], fmt="o",
+                            color=color, capsize=5, zorder=3)
+            else:
+                ax.plot(i, f["mean"], "o", color=color, zorder=3)
+        ax.set_xticks(range(len(arms)), [n for n, _ in arms], rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(arms) - 0.4)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_title(name, fontsize=9)
+    level = results.get("level", 0.9)
+    fig.suptitle(f"{results['slug']}: {results['verdict']['label']}\n(mean and {level:.0%} CI; dots: seeds; "
+                 "grey: exploratory arms)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (results.json stays standard JSON)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def results_block(r: dict[str, Any], *, report: str = "reports/report.md") -> str:
+    """The results block of a plugin README, written from its results.json by ``make sync``."""
+    v = r["verdict"]
+    level = r.get("level", 0.9)
+    lines = [f"**Verdict: {v['label']}** ({sum(c['outcome'] == 'reproduces' for c in v['conditions'])} of "
+             f"{len(v['conditions'])} conditions hold) · {len(r['seeds'])} seeds · {level:.0%} intervals · spec "
+             f"`{r['spec_hash']}` · run {r['date']} · [full report]({report})", "", *conditions_table(r), ""]
+    metric = r["metric"]
+    rows = [(n, a) for n, a in r["arms"].items() if metric in a["figures"]]
+    if rows:
+        lines += [f"| arm | role | {metric} mean [{level:.0%} CI] | per seed |", "|---|---|---|---|"]
+        lines += [f"| `{n}` | {a['role']} | {interval_text(a['figures'][metric])} | "
+                  f"{', '.join(_num(x) for x in a['figures'][metric]['values'])} |" for n, a in rows]
+        lines.append("")
+    history = r.get("history", [])
+    changed = sum(h.get("spec_hash") != r["spec_hash"] for h in history)
+    lines.append(f"Earlier full runs kept in the report's history: {len(history)}"
+                 + (f" ({changed} with a different spec)." if changed else "."))
+    return "\n".join(lines) + "\n"
+
+
 def write_outputs(results: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    results = json_safe(results)
+    (out / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     plot(results, out / "figure.png")
     (out / "report.md").write_text(report_markdown(results), encoding="utf-8")
 
@@ -122,29 +225,37 @@ def collect_reports(plugins_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
+def verdict_summary(r: dict[str, Any]) -> str:
+    """One cell: the verdict and how many conditions hold, e.g. ``reproduces (3/3 conditions)``."""
+    v = r["verdict"]
+    conds = v.get("conditions", [])
+    held = sum(c["outcome"] == "reproduces" for c in conds)
+    return f"{v.get('label', v['outcome'])} ({held}/{len(conds)} conditions hold)" if conds else v["outcome"]
+
+
 def reproductions_page(plugins_dir: Path) -> str:
-    """The docs page: one row per plugin with a kept report (paper, claim, measured, verdict, date, command)."""
+    """The docs page: one row per plugin with a kept report (paper, claim, verdict, conditions, date, command)."""
     lines = [
         "# Reproductions",
         "",
-        "Each plugin may declare a miniature reproduction of its paper's claim; `forwardkit reproduce <slug>`",
+        "Each plugin declares a miniature reproduction of its paper's claim; `forwardkit reproduce <slug>`",
         "runs it over several seeds and writes `plugins/<slug>/reports/` (report.md, results.json, figure.png).",
-        "The verdict is computed from the measured numbers only: *reproduces*, *does not reproduce at this",
-        "scale* or *inconclusive*. This page is generated from every `plugins/*/reports/results.json`.",
+        "The verdict is computed from the measured numbers only, condition by condition: *reproduces* when",
+        "every condition of the card's pass bar holds, *does not reproduce at this scale* when one clearly",
+        "fails, *inconclusive* otherwise. This page is generated from every `plugins/*/reports/results.json`.",
         "",
     ]
     reports = collect_reports(plugins_dir)
     if not reports:
         return "\n".join([*lines, "No reproduction reports have been written yet."]) + "\n"
-    lines += ["| plugin | paper | claim | our result | verdict | date | rerun |", "|---|---|---|---|---|---|---|"]
+    lines += ["| plugin | paper | claim | verdict | conditions | date | rerun |", "|---|---|---|---|---|---|---|"]
     for r in reports:
         paper = _cell(r.get("paper", ""))
         if r.get("arxiv"):
             paper = f"[{paper}](https://arxiv.org/abs/{r['arxiv']})"
-        verdict = r["verdict"]
+        conds = "; ".join(f"{c['index'] + 1}. {c['text']}: {c['outcome']}" for c in r["verdict"].get("conditions", []))
         lines.append(
-            f"| {r.get('slug', '')} | {paper} | {_cell(r.get('claim', ''))} | {_cell(r.get('measured', ''))} | "
-            f"**{verdict.get('outcome', '')}**: {_cell(verdict.get('reason', ''))} | {r.get('date', '')} | "
-            f"`{_cell(r.get('command', ''))}` |"
+            f"| {r.get('slug', '')} | {paper} | {_cell(r.get('claim', ''))} | **{_cell(verdict_summary(r))}** | "
+            f"{_cell(conds or r['verdict'].get('reason', ''))} | {r.get('date', '')} | `{_cell(r.get('command', ''))}` |"
         )
     return "\n".join(lines) + "\n"

@@ -1,16 +1,18 @@
-"""Runs a reproduction: every arm for every seed, each with the trainer, then the verdict and the report.
+"""Runs a reproduction: every arm for every seed, then the conditions, the verdict and the report.
 
-With ``workers > 1`` the independent (arm, seed) runs go to separate processes (spawn context), each
-with ``torch.set_num_threads(max(1, cores // workers))``; every run seeds everything from its own seed,
-so the numbers do not depend on the number of workers. Worker processes discover the installed plugins
-themselves (the default registry); a registry passed in is used only with one worker.
+An experiment arm trains with the trainer (in memory, nothing written); a program arm calls its declared
+function. With ``workers > 1`` the independent (arm, seed) runs go to separate processes (spawn context),
+each with ``torch.set_num_threads(max(1, cores // workers))``; every run seeds everything from its own
+seed, so the numbers do not depend on the number of workers. Worker processes discover the installed
+plugins themselves (the default registry); a registry passed in is used only with one worker.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,13 @@ from typing import Any
 from forwardkit.errors import ForwardkitError
 from forwardkit.parallel import plan_workers, run_parallel
 from forwardkit.registry import Registry
+from forwardkit.reproduce.history import earlier_runs
 from forwardkit.reproduce.spec import ReproductionSpec
-from forwardkit.reproduce.verdict import decide, summarize
+from forwardkit.reproduce.verdict import judge, summarize
 
 
-def run_one(experiment: dict[str, Any], metric: str, threads: int | None = None,
-            registry: Registry | None = None) -> dict[str, Any]:
-    """Train one experiment (in memory, nothing written) and return the metric and the final metrics."""
+def run_one(experiment: dict[str, Any], threads: int | None = None, registry: Registry | None = None) -> dict[str, Any]:
+    """Train one experiment (in memory, nothing written); its final metrics, steps and seconds."""
     import torch
 
     from forwardkit.engine.trainer import Trainer
@@ -33,11 +35,31 @@ def run_one(experiment: dict[str, Any], metric: str, threads: int | None = None,
         torch.set_num_threads(threads)
     start = time.perf_counter()
     result = Trainer(experiment, write=False, verbose=False, registry=registry).fit()
-    if metric not in result.final:
-        raise ForwardkitError(f"metric {metric!r} is not among the final metrics of {experiment['name']!r}: "
-                              f"{', '.join(sorted(result.final)) or '(none)'}")
-    return {"value": float(result.final[metric]), "final": {k: float(v) for k, v in result.final.items()},
-            "steps": result.steps, "seconds": time.perf_counter() - start}
+    return {"final": {k: float(v) for k, v in result.final.items()}, "steps": result.steps,
+            "seconds": time.perf_counter() - start}
+
+
+def run_program(path: str, config: dict[str, Any], seed: int, smoke: bool, threads: int | None = None) -> dict[str, Any]:
+    """Call a program arm's function; its figures (numbers), and seconds."""
+    import torch
+
+    from forwardkit.registry import import_path
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    fn = import_path(path)
+    figures = fn(dict(config), seed=seed, smoke=smoke)
+    if not isinstance(figures, Mapping) or not figures:
+        raise ForwardkitError(f"program {path!r} returned {type(figures).__name__}, expected a non-empty mapping of "
+                              "figure names to numbers")
+    final: dict[str, float] = {}
+    for key, value in figures.items():
+        try:
+            final[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise ForwardkitError(f"program {path!r}: figure {key!r} is {value!r}, not a number") from None
+    return {"final": final, "steps": None, "seconds": time.perf_counter() - start}
 
 
 def _progress(total: int, label: str) -> tuple[Callable[[str], None], Callable[[], None]]:
@@ -67,6 +89,58 @@ def _progress(total: int, label: str) -> tuple[Callable[[str], None], Callable[[
     return line, lambda: None
 
 
+def _calls(spec: ReproductionSpec, seeds: list[int], *, slug: str, smoke: bool, workers: int, threads: int,
+           registry: Registry | None) -> list[tuple[str, int, Callable[..., Any], tuple[Any, ...]]]:
+    """(arm, seed, function, arguments) of every run; every experiment validates before anything trains."""
+    from forwardkit.config import validate_experiment
+
+    out = []
+    for arm in spec.arms:
+        for seed in seeds:
+            if spec.program(arm) is not None:
+                path, config = spec.program_config(arm, smoke=smoke)
+                out.append((arm, seed, run_program, (path, config, seed, smoke, threads if workers > 1 else None)))
+                continue
+            exp = spec.experiment(arm, seed, smoke=smoke, name=slug)
+            validate_experiment(exp, source=f"reproduction of {slug}, experiment {exp['name']}", registry=registry)
+            out.append((arm, seed, run_one, (exp, None, registry) if workers == 1 else (exp, threads)))
+    return out
+
+
+def figures_of(spec: ReproductionSpec) -> list[str]:
+    """The metrics the conditions read (the spec's default first), the columns of the report's tables."""
+    names = [spec.metric]
+    for c in spec.conditions:
+        for m in _condition_metrics(c):
+            if m and m not in names:
+                names.append(m)
+    return names
+
+
+def _condition_metrics(c: Any) -> list[str | None]:
+    found: list[str | None] = [getattr(c, "metric", None)]
+    for key in ("figure", "left", "right"):
+        fig = getattr(c, key, None)
+        if fig is not None and hasattr(fig, "arm"):
+            found.append(fig.metric)
+            if fig.over is not None:
+                found.append(fig.over.metric)
+    return found
+
+
+def _arm_summary(spec: ReproductionSpec, arm: str, runs: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    figures = {}
+    for name in figures_of(spec):
+        vals = [r["final"].get(name) for r in runs]
+        if all(v is not None and math.isfinite(v) for v in vals):
+            figures[name] = summarize([float(v) for v in vals if v is not None], spec.level)
+    return {"kind": "program" if spec.program(arm) else "experiment",
+            "role": "condition" if arm in spec.used_arms() else "exploratory",
+            "seeds": seeds, "figures": figures, "final": [r["final"] for r in runs],
+            "steps": [r["steps"] for r in runs], "seconds": sum(r["seconds"] for r in runs),
+            "overrides": spec.arms[arm]}
+
+
 def run_reproduction(
     spec: ReproductionSpec,
     *,
@@ -82,52 +156,40 @@ def run_reproduction(
     """Run every (arm, seed); return the results (and write report.md, results.json, figure.png to out_dir)."""
     import torch
 
-    from forwardkit.config import validate_experiment
-
     seeds = list(seeds if seeds is not None else spec.seeds)
-    jobs = [(arm, seed, spec.experiment(arm, seed, smoke=smoke, name=slug)) for arm in spec.arms for seed in seeds]
-    for _, _, exp in jobs:  # every arm validates before anything trains
-        validate_experiment(exp, source=f"reproduction of {slug}, experiment {exp['name']}", registry=registry)
-    workers, threads = plan_workers(len(jobs), workers)
+    workers, threads = plan_workers(len(spec.arms) * len(seeds), workers)
+    jobs = _calls(spec, seeds, slug=slug, smoke=smoke, workers=workers, threads=threads, registry=registry)
     advance, close = _progress(len(jobs), f"reproduce {slug}") if verbose else (lambda _m: None, lambda: None)
     runs: dict[tuple[str, int], dict[str, Any]] = {}
     start = time.perf_counter()
 
     def record(i: int, res: dict[str, Any]) -> None:
-        arm, seed, _ = jobs[i]
+        arm, seed, _, _ = jobs[i]
         runs[(arm, seed)] = res
-        advance(f"{slug}: {arm} seed {seed}: {spec.metric} = {res['value']:.4f} ({res['seconds']:.1f}s)")
+        shown = res["final"].get(spec.metric)
+        value = f"{spec.metric} = {shown:.4f}" if isinstance(shown, float) else f"{len(res['final'])} figures"
+        advance(f"{slug}: {arm} seed {seed}: {value} ({res['seconds']:.1f}s)")
 
-    calls = ([(exp, spec.metric, None, registry) for _, _, exp in jobs] if workers == 1
-             else [(exp, spec.metric, threads) for _, _, exp in jobs])
     try:
-        run_parallel(run_one, calls, workers=workers, on_done=record)
+        _dispatch(jobs, workers=workers, on_done=record)
     finally:
         close()
-    arms: dict[str, Any] = {}
-    for arm in spec.arms:
-        per_seed = [runs[(arm, s)] for s in seeds]
-        arms[arm] = {**summarize([r["value"] for r in per_seed]), "seeds": seeds,
-                     "final": [r["final"] for r in per_seed], "seconds": sum(r["seconds"] for r in per_seed),
-                     "overrides": spec.arms[arm]}
-    b, m = spec.baseline_arm, spec.method_arm
-    verdict = decide(arms[b]["values"], arms[m]["values"], direction=spec.direction, min_effect=spec.min_effect,
-                     metric=spec.metric, names=(b, m), claim=spec.claim_type, margin=spec.margin,
-                     paired=spec.paired)
+    arms = {arm: _arm_summary(spec, arm, [runs[(arm, s)] for s in seeds], seeds) for arm in spec.arms}
+    verdict = judge(spec.conditions, {a: v["final"] for a, v in arms.items()}, metric=spec.metric,
+                    direction=spec.direction, level=spec.level, paired=spec.paired)
+    head = verdict.conditions[spec.headline]
     results: dict[str, Any] = {
         "slug": slug, "paper": spec.paper, "arxiv": spec.arxiv, "claim": spec.claim,
-        "paper_result": spec.paper_result, "metric": spec.metric, "direction": spec.direction,
-        "min_effect": spec.min_effect, "claim_type": spec.claim_type, "margin": spec.margin,
-        "paired": spec.paired,
-        "baseline_arm": b, "method_arm": m, "seeds": seeds, "smoke": smoke,
-        "arms": arms, "verdict": verdict.to_dict(),
-        "measured": f"{m} {arms[m]['mean']:.4g} ± {arms[m]['std']:.2g} vs {b} {arms[b]['mean']:.4g} ± "
-                    f"{arms[b]['std']:.2g} ({spec.metric})",
+        "paper_result": spec.paper_result, "pass_bar": spec.pass_bar, "deviations": spec.deviations,
+        "spec_hash": spec.fingerprint(), "metric": spec.metric, "direction": spec.direction, "level": spec.level,
+        "paired": spec.paired, "seeds": seeds, "smoke": smoke, "arms": arms, "verdict": verdict.to_dict(),
+        "measured": f"{head['text']}: {head['reason']}",
         "date": date.today().isoformat(), "torch": torch.__version__, "python": sys.version.split()[0],
         "workers": workers, "threads_per_worker": threads if workers > 1 else torch.get_num_threads(),
         "minutes": (time.perf_counter() - start) / 60, "expected_minutes": spec.expected_minutes,
         "command": command or default_command(slug, seeds=len(seeds), smoke=smoke),
         "spec": spec.model_dump(mode="json"),
+        "history": [] if smoke or out_dir is None else earlier_runs(Path(out_dir)),
     }
     if out_dir is not None:
         from forwardkit.reproduce.report import write_outputs
@@ -135,6 +197,15 @@ def run_reproduction(
         write_outputs(results, Path(out_dir))
         results["out_dir"] = str(out_dir)
     return results
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def _dispatch(jobs: list[tuple[str, int, Callable[..., Any], tuple[Any, ...]]], *, workers: int,
+              on_done: Callable[[int, Any], None]) -> None:
+    run_parallel(_call, [(fn, *args) for _, _, fn, args in jobs], workers=workers, on_done=on_done)
 
 
 def default_command(slug: str, *, seeds: int, smoke: bool) -> str:

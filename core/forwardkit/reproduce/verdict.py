@@ -1,119 +1,94 @@
 """The verdict of a reproduction, computed from the measured numbers only (pure functions, no torch).
 
-With ``sign`` = +1 when higher is better and -1 when lower is better:
+A spec's verdict combines its conditions (:mod:`forwardkit.reproduce.conditions`):
 
-- ``effect = sign * (mean(method) - mean(baseline))``
-- ``spread = sqrt(std(method)^2 + std(baseline)^2)`` (sample std, ddof=1; 0 with a single seed); with
-  ``paired`` (the arms share each seed's data and initialisation) the std of the per-seed differences
-  ``method_i - baseline_i`` instead, so a difference that is consistent seed by seed is not hidden by
-  how much the seeds differ from each other
-- **reproduces** when ``effect >= min_effect`` and ``effect > spread``;
-- **does not reproduce at this scale** when ``effect + spread < min_effect`` (the shortfall is larger
-  than the spread; this includes an effect clearly in the wrong direction);
-- **inconclusive** otherwise: the spreads overlap, the data cannot tell.
+- **reproduces** when every condition reproduces;
+- **does not reproduce at this scale** when any condition clearly fails (its interval lies on the wrong
+  side of the bar, a literal std rule or a seed count fails, an equality is broken);
+- **inconclusive** otherwise; with fewer than :data:`MIN_SEEDS` seeds no condition reproduces, and the
+  verdict reads "inconclusive (too few seeds)" (``qualifier``).
 
-A claim of *non-inferiority* ("on par with the baseline", "at most ``margin`` worse, at a lower cost") is
-decided against ``-margin`` instead:
-
-- **reproduces** when ``effect - spread >= -margin`` (even one spread below the measured effect, the
-  method is no more than ``margin`` worse);
-- **does not reproduce at this scale** when ``effect + spread < -margin`` (clearly more than ``margin`` worse);
-- **inconclusive** otherwise.
+Comparisons are judged on confidence intervals of the effect (paired t when the arms share each seed's
+data and initialisation, Welch's t otherwise) at the spec's ``level`` (default 90% two-sided, i.e. a
+one-sided 95% test of a directional claim). See docs/measuring.md for a worked example.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-REPRODUCES = "reproduces"
-DOES_NOT_REPRODUCE = "does not reproduce at this scale"
-INCONCLUSIVE = "inconclusive"
+from forwardkit.reproduce.conditions import (
+    DOES_NOT_REPRODUCE,
+    INCONCLUSIVE,
+    MIN_SEEDS,
+    REPRODUCES,
+    ConditionResult,
+    Context,
+    combine,
+    evaluate,
+)
+from forwardkit.reproduce.stats import DEFAULT_LEVEL, mean_interval, sample_sd
+
+__all__ = ["DOES_NOT_REPRODUCE", "INCONCLUSIVE", "MIN_SEEDS", "REPRODUCES", "Verdict", "judge", "summarize"]
 
 
-def summarize(values: Sequence[float]) -> dict[str, Any]:
-    """Mean, sample std (ddof=1; 0.0 with one value), count and the values themselves."""
+def summarize(values: Sequence[float], level: float = DEFAULT_LEVEL) -> dict[str, Any]:
+    """Mean, its t interval at ``level`` (``low``/``high``, None with one value), sample std, n, the values."""
     vals = [float(v) for v in values]
     if not vals:
         raise ValueError("no values to summarize")
-    mean = sum(vals) / len(vals)
-    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-    return {"mean": mean, "std": std, "n": len(vals), "values": vals}
+    iv = mean_interval(vals, level).to_dict()
+    return {"mean": iv["estimate"], "low": iv["low"], "high": iv["high"], "level": level, "std": sample_sd(vals),
+            "n": len(vals), "values": vals}
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """The spec's outcome, a one-line reason, and every condition's own result."""
+
     outcome: str
-    effect: float
-    spread: float
-    min_effect: float
     reason: str
-    claim: str = "superiority"
-    margin: float = 0.0
-    paired: bool = False
+    level: float
+    seeds: int
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    qualifier: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The outcome as shown to readers, e.g. ``inconclusive (too few seeds)``."""
+        return f"{self.outcome} ({self.qualifier})" if self.qualifier else self.outcome
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"outcome": self.outcome, "label": self.label, "qualifier": self.qualifier, "reason": self.reason,
+                "level": self.level, "seeds": self.seeds, "conditions": self.conditions}
 
 
-def decide(
-    baseline: Sequence[float],
-    method: Sequence[float],
-    *,
-    direction: str = "higher",
-    min_effect: float = 0.0,
-    metric: str = "metric",
-    names: tuple[str, str] = ("baseline", "method"),
-    claim: str = "superiority",
-    margin: float = 0.0,
-    paired: bool = False,
-) -> Verdict:
-    """The verdict for the per-seed ``baseline`` and ``method`` values (see the module docstring)."""
-    if direction not in ("higher", "lower"):
-        raise ValueError(f"direction must be 'higher' or 'lower', got {direction!r}")
-    if claim not in ("superiority", "non_inferiority"):
-        raise ValueError(f"claim must be 'superiority' or 'non_inferiority', got {claim!r}")
-    b, m = summarize(baseline), summarize(method)
-    sign = 1.0 if direction == "higher" else -1.0
-    effect = sign * (m["mean"] - b["mean"])
-    if paired:
-        if b["n"] != m["n"]:
-            raise ValueError(f"a paired comparison needs one value per seed in both arms, got {b['n']} and {m['n']}")
-        spread = summarize([x - y for x, y in zip(m["values"], b["values"], strict=True)])["std"]
-    else:
-        spread = math.hypot(m["std"], b["std"])
-    single = min(b["n"], m["n"]) < 2
-    if claim == "non_inferiority":
-        outcome, why = _non_inferiority(effect, spread, margin)
-    elif effect >= min_effect and effect > spread:
-        outcome, why = REPRODUCES, f"effect {effect:+.4g} >= bar {min_effect:.4g} and > spread {spread:.4g}"
-    elif effect + spread < min_effect:
-        outcome = DOES_NOT_REPRODUCE
-        why = f"effect {effect:+.4g} + spread {spread:.4g} < bar {min_effect:.4g}"
-    else:
-        outcome = INCONCLUSIVE
-        if effect >= min_effect:
-            why = f"effect {effect:+.4g} >= bar {min_effect:.4g} but not > spread {spread:.4g}"
-        else:
-            why = f"effect {effect:+.4g} < bar {min_effect:.4g} but within spread {spread:.4g} of it"
-    seeds = "single seed, no spread estimate" if single else f"{min(b['n'], m['n'])} seeds"
-    if paired and not single:
-        seeds += ", paired by seed"
-    reason = (
-        f"{names[1]} {m['mean']:.4g} ± {m['std']:.2g} vs {names[0]} {b['mean']:.4g} ± {b['std']:.2g} "
-        f"({metric}, {direction} is better, {seeds}): {why}"
-    )
-    return Verdict(outcome, effect, spread, float(min_effect), reason, claim, float(margin), paired)
+def _reason(results: Sequence[ConditionResult], outcome: str, seeds: int) -> str:
+    held = sum(r.outcome == REPRODUCES for r in results)
+    head = f"{held} of {len(results)} conditions hold"
+    if outcome == REPRODUCES:
+        return head
+    failing = [r for r in results if r.outcome == DOES_NOT_REPRODUCE]
+    shown = failing or [r for r in results if r.outcome == INCONCLUSIVE]
+    word = "fails" if failing else "is inconclusive"
+    detail = "; ".join(f"condition {r.index + 1} ({r.text}) {word}: {r.reason}" for r in shown[:2])
+    more = f" (and {len(shown) - 2} more)" if len(shown) > 2 else ""
+    if seeds < MIN_SEEDS and not failing:
+        would = sum(bool(r.details.get("too_few_seeds")) for r in results)
+        return (f"too few seeds ({seeds} < {MIN_SEEDS}): no condition can reproduce; on these seeds {would} of "
+                f"{len(results)} conditions would hold")
+    return f"{head}; {detail}{more}"
 
 
-def _non_inferiority(effect: float, spread: float, margin: float) -> tuple[str, str]:
-    """Outcome and reason of a non-inferiority claim: is the method at most ``margin`` worse?"""
-    if effect - spread >= -margin:
-        return REPRODUCES, (f"non-inferior: effect {effect:+.4g} - spread {spread:.4g} >= "
-                            f"-margin {-margin:.4g}")
-    if effect + spread < -margin:
-        return DOES_NOT_REPRODUCE, (f"worse than the margin: effect {effect:+.4g} + spread {spread:.4g} "
-                                    f"< -margin {-margin:.4g}")
-    return INCONCLUSIVE, f"effect {effect:+.4g} is within spread {spread:.4g} of -margin {-margin:.4g}"
+def judge(conditions: Sequence[Any], finals: Mapping[str, Sequence[Mapping[str, float]]], *, metric: str,
+          direction: str, level: float = DEFAULT_LEVEL, paired: bool = True) -> Verdict:
+    """Evaluate every condition on the per-seed final metrics of each arm and combine them."""
+    ctx = Context(finals=finals, metric=metric, direction=direction, level=level, paired=paired)
+    results = [evaluate(c, ctx, i) for i, c in enumerate(conditions)]
+    outcome = combine([r.outcome for r in results])
+    seeds = min(len(v) for v in finals.values()) if finals else 0
+    qualifier = "too few seeds" if outcome == INCONCLUSIVE and seeds < MIN_SEEDS else None
+    return Verdict(outcome, _reason(results, outcome, seeds), level, seeds, [r.to_dict() for r in results],
+                   qualifier)

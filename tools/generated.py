@@ -13,7 +13,8 @@ Two kinds of marker, both invisible when the Markdown is rendered:
 
       a speed-up of <!-- value: reports/speed.json#/speedup/batch64 .2f -->2.61<!-- /value -->x
 
-  The path is relative to the file holding the marker.
+  The path is relative to the file holding the marker. Markers inside fenced code blocks are examples
+  and are left alone.
 
 ``tools/sync_plugins.py`` (``make sync``) rewrites both; with ``--check`` it reports every file whose
 text differs from what the kept files say, and the test suite runs that check.
@@ -29,6 +30,9 @@ from typing import Any
 
 VALUE = re.compile(r"<!-- value: (?P<path>[^#\s]+)#(?P<pointer>\S*)(?: (?P<fmt>\S+))? -->(?P<old>.*?)<!-- /value -->",
                    re.S)
+
+
+FENCE = re.compile(r"(^```.*?^```[^\n]*$)", re.S | re.M)
 
 
 def block_pattern(name: str) -> re.Pattern[str]:
@@ -72,11 +76,13 @@ def fill_values(text: str, base: Path, problems: list[str], where: str) -> str:
             value = resolve_pointer(cache[path], m.group("pointer"))
             shown = format(value, m.group("fmt") or "")
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-            problems.append(f"{where}: cannot quote {m.group('path')}#{m.group('pointer')}: {type(exc).__name__}: {exc}")
+            problems.append(f"{where}: cannot quote {m.group('path')}#{m.group('pointer')}: "
+                            f"{type(exc).__name__}: {exc}")
             return m.group(0)
         return m.group(0).replace(f"-->{m.group('old')}<!--", f"-->{shown}<!--", 1)
 
-    return VALUE.sub(one, text)
+    parts = FENCE.split(text)  # odd parts are fenced code: examples of markers, left alone
+    return "".join(part if i % 2 else VALUE.sub(one, part) for i, part in enumerate(parts))
 
 
 def sync_file(path: Path, transform: Callable[[str], str], *, check: bool, stale: list[Path]) -> None:

@@ -8,7 +8,14 @@ the light registration module (no torch) with a recording registrar, and writes
 * ``core/forwardkit/catalog.json``: which components each repository plugin provides, so that an
   unknown name can be answered with the ``pip install "forwardkit[<slug>]"`` that provides it.
 
-``python tools/sync_plugins.py --check`` exits 1 when either file is out of date (the tests run this).
+and the generated text of the Markdown pages (see ``tools/generated.py``):
+
+* each plugin README's ``reproduction`` block, from its ``reports/results.json``;
+* the top README's ``papers`` table (paper, components, verdict of every plugin);
+* every quoted value (``<!-- value: file.json#/pointer fmt -->``) in README.md, CONTRIBUTING.md,
+  docs/ and the plugin READMEs.
+
+``python tools/sync_plugins.py --check`` exits 1 when any of these is out of date (the tests run this).
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ import re
 import sys
 import tomllib
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generated import fill_block, fill_values, has_block, sync_file
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
@@ -76,6 +86,65 @@ def render_catalog(plugins: list[dict]) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
+def load_results(folder: Path) -> dict | None:
+    """A plugin's kept full-run results (None when it has none)."""
+    path = folder / "reports" / "results.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return None if data.get("smoke") else data
+
+
+def papers_table(plugins: list[dict]) -> str:
+    """The top README's table: one row per plugin, its paper, components and verdict."""
+    from forwardkit.reproduce.report import verdict_summary
+
+    lines = ["| slug | paper | components | reproduction verdict |", "|---|---|---|---|"]
+    for p in plugins:
+        results = load_results(ROOT / "plugins" / p["slug"])
+        if results is not None:
+            paper = f"{results['paper']} ({results['arxiv']})" if results.get("arxiv") else results["paper"]
+            verdict = f"[{verdict_summary(results)}](plugins/{p['slug']}/reports/report.md)"
+        else:
+            paper, verdict = p["summary"], "-"
+        names = ", ".join(sorted({c.split("/", 1)[1] for c in p["components"]}))
+        lines.append(f"| `{p['slug']}` | {paper} | {names} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def sync_pages(plugins: list[dict], *, check: bool) -> tuple[list[Path], list[str]]:
+    """Rewrite the generated blocks and quoted values; (stale files, problems)."""
+    from forwardkit.reproduce.report import results_block
+
+    stale: list[Path] = []
+    problems: list[str] = []
+
+    def page(path: Path, blocks: dict[str, str]) -> None:
+        def transform(text: str) -> str:
+            for name, content in blocks.items():
+                if not has_block(text, name):
+                    problems.append(f"{path.relative_to(ROOT)}: no '<!-- BEGIN generated: {name} -->' block")
+                    continue
+                text = fill_block(text, name, content)
+            return fill_values(text, path.parent, problems, str(path.relative_to(ROOT)))
+
+        sync_file(path, transform, check=check, stale=stale)
+
+    page(ROOT / "README.md", {"papers": papers_table(plugins)})
+    for p in plugins:
+        folder = ROOT / "plugins" / p["slug"]
+        results = load_results(folder)
+        if results is not None and "spec_hash" not in results:
+            problems.append(f"plugins/{p['slug']}/reports/results.json was written before conditions existed: "
+                            f"rerun `forwardkit reproduce {p['slug']}`")
+            results = None
+        if (folder / "README.md").is_file():
+            page(folder / "README.md", {"reproduction": results_block(results)} if results else {})
+    for path in [ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("**/*.md"))]:
+        page(path, {})
+    return stale, problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the files are out of date")
@@ -88,14 +157,21 @@ def main(argv: list[str] | None = None) -> int:
     new_text = block.sub(lambda _: render_extras(plugins), text)
     new_catalog = render_catalog(plugins)
     stale = [p for p, new in ((PYPROJECT, new_text), (CATALOG, new_catalog)) if not p.exists() or p.read_text() != new]
+    if not args.check:
+        PYPROJECT.write_text(new_text)
+        CATALOG.write_text(new_catalog)
+    pages, problems = sync_pages(plugins, check=args.check)
+    stale += pages
+    for problem in problems:
+        print(f"problem: {problem}")
     if args.check:
         for path in stale:
-            print(f"out of date: {path.relative_to(ROOT)} (run: python tools/sync_plugins.py)")
-        return 1 if stale else 0
-    PYPROJECT.write_text(new_text)
-    CATALOG.write_text(new_catalog)
+            print(f"out of date: {path.relative_to(ROOT)} (run: make sync)")
+        return 1 if stale or problems else 0
     print(f"{len(plugins)} plugins: " + ", ".join(p["slug"] for p in plugins))
-    return 0
+    for path in stale:
+        print(f"rewrote {path.relative_to(ROOT)}")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

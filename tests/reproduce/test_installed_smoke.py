@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -11,10 +12,17 @@ from forwardkit.cli.main import cli
 from forwardkit.registry import default_registry
 
 DECLARED = sorted(default_registry().reproductions)
+ROOT = Path(__file__).resolve().parents[2]
+PAPERS = json.loads((ROOT / "tools" / "papers.json").read_text(encoding="utf-8"))["papers"]
+PAPER_PLUGINS = sorted(p.parent.name for p in (ROOT / "plugins").glob("*/pyproject.toml") if p.parent.name in PAPERS)
 
 
-def test_the_repository_plugins_declare_reproductions():
-    assert len(DECLARED) >= 1, "no installed plugin declares a reproduction"
+def test_every_paper_plugin_declares_its_cards_reproduction():
+    """Each plugin under plugins/ that implements a paper with a card reproduction declares one."""
+    assert PAPER_PLUGINS, "no paper plugin found under plugins/"
+    with_card = [slug for slug in PAPER_PLUGINS if PAPERS[slug]["reproduction"]]
+    missing = [slug for slug in with_card if slug not in DECLARED]
+    assert not missing, f"paper plugins without a declared reproduction: {missing}"
 
 
 @pytest.mark.parametrize("slug", DECLARED)

@@ -338,10 +338,8 @@ def _std_rule(c: StdRule, ctx: Context) -> ConditionResult:
         sd = sample_sd([x - y for x, y in zip(m, b, strict=True)]) if len(m) > 1 else math.nan
     words = {"pooled": "pooled std", "baseline": f"std of `{c.baseline}`", "difference": "std of the differences"}
     k = f"{c.k:g} " if c.k != 1 else "one "
-    if c.test == "beats":
-        text = f"`{c.method}` above `{c.baseline}` by more than {k}{words[c.std]} on {metric} ({direction} is better)"
-    else:
-        text = f"`{c.method}` not below `{c.baseline}` by more than {k}{words[c.std]} on {metric} ({direction} is better)"
+    where = "above" if c.test == "beats" else "not below"
+    text = f"`{c.method}` {where} `{c.baseline}` by more than {k}{words[c.std]} on {metric} ({direction} is better)"
     details = {"method": m, "baseline": b, "effect": effect, "std": _finite(sd)}
     if not math.isfinite(sd):
         return ConditionResult(0, c.kind, text, INCONCLUSIVE, "no std with a single seed", estimate=effect,
@@ -410,14 +408,14 @@ def _monotone(c: Monotone, ctx: Context) -> ConditionResult:
     metric, direction = c.metric or ctx.metric, c.direction or ctx.direction
     paired = ctx.paired if c.paired is None else c.paired
     test = "superiority" if c.strict else "non_inferiority"
-    steps = []
+    steps: list[dict[str, Any]] = []
     for prev, nxt in zip(c.sequence, c.sequence[1:], strict=False):
         iv, _ = _effect_interval(ctx, nxt, prev, metric, direction, c.relative, paired)
         outcome, why = _judge(test, iv, 0.0, c.margin)
         steps.append({"from": prev, "to": nxt, "outcome": outcome, "reason": why, "interval": iv.to_dict()})
     trend = "gets better" if c.strict else ("does not get worse" + (f" by more than {c.margin:g}" if c.margin else ""))
     text = f"{metric} ({direction} is better) {trend} along " + " → ".join(f"`{a}`" for a in c.sequence)
-    outcomes = [s["outcome"] for s in steps]
+    outcomes = [str(s["outcome"]) for s in steps]
     outcome = combine(outcomes)
     why = "; ".join(f"{s['from']}→{s['to']}: {s['outcome']} ({s['reason']})" for s in steps)
     return ConditionResult(0, c.kind, text, outcome, why, details={"steps": steps})

@@ -230,7 +230,9 @@ def verdict_summary(r: dict[str, Any]) -> str:
     v = r["verdict"]
     conds = v.get("conditions", [])
     held = sum(c["outcome"] == "reproduces" for c in conds)
-    return f"{v.get('label', v['outcome'])} ({held}/{len(conds)} conditions hold)" if conds else v["outcome"]
+    if not conds:  # a results.json from before conditions
+        return f"{v['outcome']} (one comparison, before conditions)"
+    return f"{v.get('label', v['outcome'])} ({held} of {len(conds)} conditions hold)"
 
 
 def reproductions_page(plugins_dir: Path) -> str:
@@ -256,6 +258,7 @@ def reproductions_page(plugins_dir: Path) -> str:
         conds = "; ".join(f"{c['index'] + 1}. {c['text']}: {c['outcome']}" for c in r["verdict"].get("conditions", []))
         lines.append(
             f"| {r.get('slug', '')} | {paper} | {_cell(r.get('claim', ''))} | **{_cell(verdict_summary(r))}** | "
-            f"{_cell(conds or r['verdict'].get('reason', ''))} | {r.get('date', '')} | `{_cell(r.get('command', ''))}` |"
+            f"{_cell(conds or r['verdict'].get('reason', ''))} | {r.get('date', '')} | "
+            f"`{_cell(r.get('command', ''))}` |"
         )
     return "\n".join(lines) + "\n"

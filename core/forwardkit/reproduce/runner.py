@@ -39,7 +39,8 @@ def run_one(experiment: dict[str, Any], threads: int | None = None, registry: Re
             "seconds": time.perf_counter() - start}
 
 
-def run_program(path: str, config: dict[str, Any], seed: int, smoke: bool, threads: int | None = None) -> dict[str, Any]:
+def run_program(path: str, config: dict[str, Any], seed: int, smoke: bool,
+                threads: int | None = None) -> dict[str, Any]:
     """Call a program arm's function; its figures (numbers), and seconds."""
     import torch
 
@@ -94,7 +95,7 @@ def _calls(spec: ReproductionSpec, seeds: list[int], *, slug: str, smoke: bool, 
     """(arm, seed, function, arguments) of every run; every experiment validates before anything trains."""
     from forwardkit.config import validate_experiment
 
-    out = []
+    out: list[tuple[str, int, Callable[..., Any], tuple[Any, ...]]] = []
     for arm in spec.arms:
         for seed in seeds:
             if spec.program(arm) is not None:

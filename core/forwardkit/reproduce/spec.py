@@ -115,7 +115,8 @@ class ReproductionSpec(ComponentConfig):
                 raise ValueError(f"conditions.{i} names arms that do not exist: {', '.join(unknown)} "
                                  f"(arms: {', '.join(self.arms)})")
         if self.headline >= len(self.conditions):
-            raise ValueError(f"headline {self.headline} is not the index of a condition (0..{len(self.conditions) - 1})")
+            raise ValueError(f"headline {self.headline} is not the index of a condition "
+                             f"(0..{len(self.conditions) - 1})")
         if len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise ValueError(f"seeds must be distinct non-negative integers, got {self.seeds}")
         return self

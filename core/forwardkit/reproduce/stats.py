@@ -6,7 +6,7 @@ at 95%) and uses Student's t distribution:
 - :func:`mean_interval`: the mean of one arm's per-seed values, ``mean ± t(n-1) * sd / sqrt(n)``;
 - :func:`paired_interval`: the mean of the per-seed differences ``a_i - b_i`` (the arms of one seed
   share its data and initialisation), the paired t interval;
-- :func:`welch_interval`: the difference of two independent means, with the Welch–Satterthwaite degrees
+- :func:`welch_interval`: the difference of two independent means, with the Welch-Satterthwaite degrees
   of freedom.
 
 With a single value there is no spread estimate: the interval is unbounded (``-inf, inf``), so nothing

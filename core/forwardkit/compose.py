@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from forwardkit.config import ModelSpec, resolve_config
+from forwardkit.config.spec import ModelSpec, instantiate
 from forwardkit.errors import PluginError
-from forwardkit.kinds import INTERFACES
 from forwardkit.registry import Registry, default_registry, import_path
 
 
@@ -21,17 +20,7 @@ def create(
     Unknown names raise :class:`~forwardkit.errors.UnknownComponentError` (with close matches and the
     ``pip install`` hint); bad values raise :class:`~forwardkit.errors.ConfigError` with field paths.
     """
-    info = (registry or default_registry()).get(kind, name)
-    component_cls = info.load()
-    cfg = resolve_config(info.load_config(), config, overrides)
-    obj = component_cls(cfg)
-    interface = import_path(INTERFACES[kind])
-    if not isinstance(obj, interface):
-        raise PluginError(
-            f"{info.qualname} from plugin {info.plugin!r} created a {type(obj).__name__}, "
-            f"which is not a {interface.__name__}"
-        )
-    return obj
+    return instantiate(kind, name, config, registry=registry, **overrides)
 
 
 def build_model(

@@ -1,4 +1,4 @@
-"""The kinds of component forwardkit composes (design.md, "Kinds of component")."""
+"""The kinds of component forwardkit composes (docs/concepts.md, "Kinds of component")."""
 
 from __future__ import annotations
 

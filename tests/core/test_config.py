@@ -111,3 +111,20 @@ def test_component_configs_forbid_unknown_fields_and_validate_assignment():
 def test_experiment_defaults():
     exp = Experiment.model_validate({"data": "blobs", "model": "mlp"})
     assert exp.seed == 0 and exp.adapters == [] and exp.trainer.batch_size == 64
+
+
+def test_an_unknown_field_does_not_hide_the_other_errors_of_the_same_spec():
+    """All problems are reported at once: the typo and the bad value of the same data spec."""
+    issues = _issues(lambda: validate_experiment({
+        "data": {"name": "blobs", "num_clases": 3, "n_samples": -5},
+        "model": {"name": "mlp", "hiden": [4], "dropout": 7},
+        "trainer": {"epoch": 2, "batch_size": 0},
+        "sed": 1,
+    }))
+    text = "\n".join(issues)
+    assert "data: unknown field 'num_clases' (did you mean 'num_classes'?)" in text
+    assert "data.n_samples: Input should be greater than or equal to" in text
+    assert "model: unknown field 'hiden' (did you mean 'hidden'?)" in text and "model.dropout:" in text
+    assert "trainer: unknown field 'epoch'" in text and "trainer.batch_size:" in text
+    assert ": unknown field 'sed' (did you mean 'seed'?)" in text
+    assert len(issues) == 7, issues

@@ -6,7 +6,7 @@ This module is light (no torch): it only records import paths.
 from __future__ import annotations
 
 from forwardkit.hookspecs import hookimpl
-from forwardkit.registry import Paper, Registrar
+from forwardkit.registration import Paper, Registrar
 
 _CFG = "forwardkit.builtin.config"
 ATTENTION_PAPER = Paper(title="Attention Is All You Need", arxiv="1706.03762", year=2017)

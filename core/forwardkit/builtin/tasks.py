@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from forwardkit.builtin.training_config import ClassificationConfig, ForecastingConfig, RegressionConfig
-from forwardkit.interfaces.task import Task
+from forwardkit.interfaces.task import Task, accumulate, averages  # noqa: F401 - kept importable from here
 
 
 class Classification(Task):
@@ -75,17 +75,5 @@ class Regression(_Squared):
 
 class Forecasting(_Squared):
     Config = ForecastingConfig
-
-
-def accumulate(totals: dict[str, list[float]], batch_metrics: Mapping[str, tuple[float, int]]) -> None:
-    """Add one batch's ``{name: (sum, count)}`` into running ``totals``."""
-    for name, (value, count) in batch_metrics.items():
-        acc = totals.setdefault(name, [0.0, 0])
-        acc[0] += value
-        acc[1] += count
-
-
-def averages(totals: Mapping[str, list[float]]) -> dict[str, float]:
-    return {name: value / max(count, 1) for name, (value, count) in totals.items()}
 
 

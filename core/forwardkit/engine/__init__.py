@@ -2,6 +2,6 @@
 
 from forwardkit.engine.trainer import FitResult, Trainer, fit
 
-run = fit  # ``forwardkit.run(experiment)``: design.md's name for training an experiment
+run = fit  # ``forwardkit.run(experiment)``: the documented name for training an experiment (docs/training.md)
 
 __all__ = ["FitResult", "Trainer", "fit", "run"]

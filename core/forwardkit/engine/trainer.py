@@ -223,7 +223,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, split: str = "val", model: nn.Module | None = None) -> dict[str, float]:
         """Average task metrics over a whole split (exact, whatever the batch size)."""
-        from forwardkit.builtin.tasks import accumulate, averages
+        from forwardkit.interfaces.task import accumulate, averages
 
         if not self._built:
             self.build()

@@ -1,6 +1,6 @@
 """Callback: a training-loop modifier that composes with any learning rule.
 
-Events, in loop order (design.md): ``on_fit_start``, ``on_epoch_start``, ``on_batch_start`` (may return
+Events, in loop order (docs/training.md, "Who owns what"): ``on_fit_start``, ``on_epoch_start``, ``on_batch_start`` (may return
 a transformed batch), ``on_after_backward`` (gradients are on the parameters and may be changed),
 ``on_step_end`` (with the step's metrics), ``on_epoch_end`` (may change the model; return True and the
 learning rule rebuilds its optimizer), ``on_fit_end``. Callbacks run in ascending ``priority`` order

@@ -1,6 +1,6 @@
 """LearningRule: how parameters change from a batch.
 
-Contract (design.md): ``setup(model, ctx)`` once before training (build optimizers, hooks),
+Contract (docs/concepts.md, "Kinds of component"): ``setup(model, ctx)`` once before training (build optimizers, hooks),
 ``step(batch, ctx) -> metrics`` for each batch (the rule does the forward, its own update and returns
 float metrics such as ``{"loss": ...}``), ``state_dict()/load_state_dict()`` holding everything needed
 to resume exactly (optimizer state included). ``model_changed(model, ctx)`` is called when a callback

@@ -50,3 +50,16 @@ class Task(Component):
         """``{name: (sum over the batch, count)}``; the default reports the mean loss only."""
         n = len(next(iter(batch.values())))
         return {"loss": (float(self.loss(output, batch).detach()) * n, n)}
+
+
+def accumulate(totals: dict[str, list[float]], batch_metrics: Mapping[str, tuple[float, int]]) -> None:
+    """Add one batch's ``{name: (sum, count)}`` into running ``totals``."""
+    for name, (value, count) in batch_metrics.items():
+        acc = totals.setdefault(name, [0.0, 0])
+        acc[0] += value
+        acc[1] += count
+
+
+def averages(totals: Mapping[str, list[float]]) -> dict[str, float]:
+    """The running means of :func:`accumulate`'s totals: ``{name: sum / count}``."""
+    return {name: value / max(count, 1) for name, (value, count) in totals.items()}

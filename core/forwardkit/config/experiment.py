@@ -1,0 +1,130 @@
+"""The experiment: trainer settings, the whole composed run, and the entry points that validate it.
+
+Torch-free. YAML, JSON, dicts and keyword arguments all go through :func:`validate_experiment`, so they
+validate the same way, and every problem is reported at once with its full field path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+
+from forwardkit.config.base import ComponentConfig
+from forwardkit.config.issues import issues_from_validation
+from forwardkit.config.spec import (
+    AdapterSpec,
+    AnalyzerSpec,
+    CallbackSpec,
+    CompressorSpec,
+    DatasetSpec,
+    LearningRuleSpec,
+    ModelSpec,
+    TaskSpec,
+)
+from forwardkit.errors import ConfigError, ConfigIssue
+from forwardkit.registry import Registry
+
+
+class TrainerConfig(ComponentConfig):
+    """How the trainer runs the loop (the learning rule owns the update)."""
+
+    epochs: int = Field(1, ge=0, description="passes over the training split")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many steps (optimizer updates)")
+    batch_size: int = Field(64, ge=1, description="global batch size (split across processes)")
+    eval_batch_size: int | None = Field(None, ge=1, description="defaults to batch_size")
+    eval_every: int = Field(1, ge=0, description="evaluate on 'val' every N epochs (0: only at the end)")
+    test_at_end: bool = Field(True, description="evaluate on 'test' when training ends")
+    shuffle: bool = True
+    drop_last: bool = Field(False, description="drop the last incomplete batch of each epoch")
+    device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:1', or 'auto'")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    log_every: int = Field(10, ge=1, description="steps between logged training metrics")
+    checkpoint_every: int = Field(1, ge=0, description="checkpoint every N epochs (0: only at the end)")
+    checkpoint_every_steps: int = Field(0, ge=0, description="also checkpoint every N steps (0: off)")
+    keep_checkpoints: int = Field(2, ge=1, description="how many recent checkpoints to keep")
+    out_dir: str = Field("runs", description="parent folder of run directories")
+    task: TaskSpec | None = Field(None, description="override the task chosen from the dataset metadata: "
+                                  "a task name or {name: ..., **config}")
+    progress: Literal["auto", "bar", "log", "none"] = Field("auto", description="auto: a bar on a terminal")
+    tensorboard: bool = Field(False, description="also write TensorBoard event files")
+    plots: bool = Field(True, description="write curves.png at the end")
+
+
+class Experiment(ComponentConfig):
+    """One experiment: data, model, surgery, learning rule, callbacks, compression, analysis, trainer, seed."""
+
+    name: str = "experiment"
+    data: DatasetSpec
+    model: ModelSpec
+    adapters: list[AdapterSpec] = Field(default_factory=list)
+    learning_rule: LearningRuleSpec | None = Field(None, description="None means 'backprop'")
+    callbacks: list[CallbackSpec] = Field(default_factory=list)
+    compressors: list[CompressorSpec] = Field(default_factory=list)
+    analyzers: list[AnalyzerSpec] = Field(
+        default_factory=list,
+        description="analyzers run on the final model; their numbers join the final metrics as analysis/<name>/<key>")
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    seed: int = Field(0, ge=0)
+
+    def to_dict(self, *, full: bool = False) -> dict[str, Any]:
+        """The experiment as plain data: the fields that were given (validating it gives the same
+        experiment, with fields that come from the data still free to), or with ``full`` every value."""
+        return self.model_dump(mode="json", exclude_unset=not full)
+
+
+def validate_experiment(
+    data: Any = None, /, *, source: str | None = None, registry: Registry | None = None, **overrides: Any
+) -> Experiment:
+    """An :class:`Experiment` from a mapping, an Experiment, or keyword arguments; raises ConfigError."""
+    if isinstance(data, Experiment) and not overrides:
+        return data
+    if isinstance(data, Experiment):
+        data = data.to_dict()
+    merged = {**(dict(data) if data is not None else {}), **overrides}
+    try:
+        return Experiment.model_validate(merged, context={"registry": registry} if registry else None)
+    except ValidationError as err:
+        raise ConfigError(issues_from_validation(err), source=source) from None
+
+
+def load_experiment(path: str | Path, *, registry: Registry | None = None) -> Experiment:
+    """Read and validate an experiment from a ``.yaml``/``.yml`` or ``.json`` file."""
+    path = Path(path)
+    data = read_mapping(path)
+    return validate_experiment(data, source=str(path), registry=registry)
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """Parse a YAML or JSON file into a mapping, with errors that name the file and line."""
+    if not path.is_file():
+        raise ConfigError([ConfigIssue("", f"file not found: {path}")], source=str(path))
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        issue = ConfigIssue(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")
+        raise ConfigError([issue], source=str(path)) from None
+    except Exception as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigIssue(where, f"not valid YAML: {problem}")], source=str(path)) from None
+    if not isinstance(data, dict):
+        issue = ConfigIssue("", f"expected a mapping at the top, got {type(data).__name__}")
+        raise ConfigError([issue], source=str(path))
+    return data
+
+
+def experiment_json_schema() -> dict[str, Any]:
+    """JSON Schema of :class:`Experiment`, with the configs of every installed component inline."""
+    schema = Experiment.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

@@ -1,0 +1,227 @@
+"""Component specs ``{name: ..., **config}``: a registered component's name with its validated Config.
+
+Torch-free. Specs nest (a model config may hold token-mixer specs) and resolve in the registry they
+were parsed in. :func:`instantiate` creates the component a spec names (what
+:func:`forwardkit.create` does).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError, ValidationInfo
+from pydantic_core import PydanticCustomError, core_schema
+
+from forwardkit.config.base import resolve_config
+from forwardkit.config.issues import _expand
+from forwardkit.errors import ConfigError, ForwardkitError, PluginError, UnknownComponentError
+from forwardkit.kinds import INTERFACES
+from forwardkit.registry import Registry, default_registry, import_path
+
+
+def instantiate(kind: str, name: str, config: Any = None, *, registry: Registry | None = None,
+                **overrides: Any) -> Any:
+    """Create component ``name`` of ``kind`` from a Config (instance or mapping) and keyword fields,
+    checking that it implements its kind's interface."""
+    info = (registry or default_registry()).get(kind, name)
+    component_cls = info.load()
+    obj = component_cls(resolve_config(info.load_config(), config, overrides))
+    interface = import_path(INTERFACES[kind])
+    if not isinstance(obj, interface):
+        raise PluginError(
+            f"{info.qualname} from plugin {info.plugin!r} created a {type(obj).__name__}, "
+            f"which is not a {interface.__name__}"
+        )
+    return obj
+
+
+class ComponentSpec:
+    """A reference to a registered component with its validated config: ``{name: ..., **config}``.
+
+    Subclasses fix the kind (:class:`TokenMixerSpec`, :class:`ModelSpec`, ...). In a pydantic model a
+    field of that type accepts a name (``"pooling"``), a mapping (``{"name": "pooling", "pool_size": 5}``)
+    or a spec, resolves the name against the registry and validates the rest against the Config.
+    """
+
+    kind: ClassVar[str] = ""
+    __slots__ = ("config", "name", "registry")
+
+    def __init__(self, name: str, config: BaseModel, *, registry: Registry | None = None) -> None:
+        self.name = name
+        self.config = config
+        #: the registry the name was resolved in (None: the default one); :meth:`build` creates from it
+        self.registry = registry
+
+    def to_dict(self, *, exclude_unset: bool = False) -> dict[str, Any]:
+        """``{"name": ..., **config}``; with ``exclude_unset`` only the fields that were given."""
+        context = getattr(type(self.config), "context_fields", ())
+        skip = {f for f in context if f not in self.config.model_fields_set}
+        return {"name": self.name, **self.config.model_dump(mode="json", exclude=skip, exclude_unset=exclude_unset)}
+
+    def build(self, **context: Any) -> Any:
+        """Create the component; ``context`` fills config fields the caller decides (e.g. ``dim``)."""
+        return instantiate(self.kind, self.name, self.config, registry=self.registry, **context)
+
+    def build_for_rank(self, rank: int, **context: Any) -> Any:
+        """:meth:`build` for tokens of spatial ``rank``: the component class's ``fields_for_rank(rank)``
+        fill the config fields this spec does not set (a mixer's convolution axes, ...)."""
+        cls = (self.registry or default_registry()).get(self.kind, self.name).load()
+        fill = getattr(cls, "fields_for_rank", None)
+        filled = fill(rank) if fill is not None else {}
+        unset = {k: v for k, v in filled.items() if k not in self.config.model_fields_set and k not in context}
+        return self.build(**unset, **context)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.to_dict()!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ComponentSpec) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+    @classmethod
+    def parse(cls, value: Any, *, registry: Registry | None = None) -> Self:
+        """Validate ``value`` outside a pydantic model; raises :class:`ConfigError`."""
+        try:
+            return cls._validate(value, registry=registry)
+        except PydanticCustomError as err:
+            raise ConfigError(_expand(err.type, err.message(), err.context or {}, ())) from None
+
+    @classmethod
+    def _validate(cls, value: Any, *, registry: Registry | None = None, context: Any = None) -> Self:
+        if isinstance(value, ComponentSpec):
+            if value.kind != cls.kind:
+                raise PydanticCustomError("wrong_kind", "expected a {kind} spec", {"kind": cls.kind})
+            return value if isinstance(value, cls) else cls(value.name, value.config, registry=value.registry)
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, Mapping):
+            raise PydanticCustomError(
+                "component_spec",
+                "expected a {kind} name or a mapping with 'name', got {got}",
+                {"kind": cls.kind, "got": type(value).__name__},
+            )
+        given = registry
+        registry = registry or default_registry()
+        data = dict(value)
+        name = data.pop("name", None)
+        if not isinstance(name, str):
+            raise PydanticCustomError(
+                "missing_name",
+                "a {kind} needs a 'name'",
+                {"kind": cls.kind, "allowed": registry.names(cls.kind)},
+            )
+        try:
+            info = registry.get(cls.kind, name)
+        except UnknownComponentError as exc:
+            raise PydanticCustomError(
+                "unknown_component", "{message}", {"message": str(exc), "allowed": exc.close or exc.known}
+            ) from None
+        try:
+            config_cls = info.load_config()
+        except ForwardkitError as exc:
+            raise PydanticCustomError("plugin_error", "{message}", {"message": str(exc)}) from None
+        try:
+            if context is None and given is not None:  # nested specs resolve in the same registry
+                context = {"registry": given}
+            config = config_cls.model_validate(data, context=context)
+        except ValidationError as err:
+            raise PydanticCustomError(
+                "component_config",
+                "{count} problem(s) in the config of {kind} {name!r}",
+                {"count": err.error_count(), "kind": cls.kind, "name": name, "errors": err.errors()},
+            ) from None
+        return cls(name, config, registry=given)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        def validate(value: Any, info: ValidationInfo) -> ComponentSpec:
+            ctx = info.context if isinstance(info.context, dict) else {}
+            return cls._validate(value, registry=ctx.get("registry"), context=info.context)
+
+        return core_schema.with_info_plain_validator_function(
+            validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda v, info: v.to_dict(exclude_unset=info.exclude_unset), info_arg=True
+            ),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        registry = default_registry()
+        options: list[dict[str, Any]] = []
+        for info in registry.components(cls.kind):
+            try:
+                config_cls = info.load_config()
+                sub = handler(config_cls.__pydantic_core_schema__)
+                sub = handler.resolve_ref_schema(sub)
+            except Exception:
+                continue
+            props = {"name": {"const": info.name, "description": info.summary}}
+            props.update(sub.get("properties", {}))
+            option: dict[str, Any] = {"type": "object", "title": f"{cls.kind}/{info.name}", "properties": props}
+            option["required"] = ["name", *sub.get("required", [])]
+            option["additionalProperties"] = False
+            options.append(option)
+        names = {"type": "string", "enum": registry.names(cls.kind)}
+        return {"title": f"{cls.kind} spec", "anyOf": [names, *options]}
+
+
+class TokenMixerSpec(ComponentSpec):
+    kind = "token_mixer"
+
+
+class ChannelMixerSpec(ComponentSpec):
+    kind = "channel_mixer"
+
+
+class ModelSpec(ComponentSpec):
+    kind = "model"
+
+
+class LearningRuleSpec(ComponentSpec):
+    kind = "learning_rule"
+
+
+class CallbackSpec(ComponentSpec):
+    kind = "callback"
+
+
+class AdapterSpec(ComponentSpec):
+    kind = "adapter"
+
+
+class CompressorSpec(ComponentSpec):
+    kind = "compressor"
+
+
+class DatasetSpec(ComponentSpec):
+    kind = "dataset"
+
+
+class AnalyzerSpec(ComponentSpec):
+    kind = "analyzer"
+
+
+class TaskSpec(ComponentSpec):
+    kind = "task"
+
+
+SPEC_TYPES: dict[str, type[ComponentSpec]] = {
+    cls.kind: cls
+    for cls in (
+        TokenMixerSpec,
+        ChannelMixerSpec,
+        ModelSpec,
+        LearningRuleSpec,
+        CallbackSpec,
+        AdapterSpec,
+        CompressorSpec,
+        DatasetSpec,
+        AnalyzerSpec,
+        TaskSpec,
+    )
+}

@@ -1,4 +1,4 @@
-"""Builtin callbacks: early stopping, a NaN/inf guard and a learning-rate monitor."""
+"""Builtin callbacks: early stopping, a NaN/inf guard, a learning-rate monitor and weight averaging (EMA)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import torch
+import copy
 
-from forwardkit.builtin.training_config import EarlyStoppingConfig, LRMonitorConfig, NanGuardConfig
+import torch
+from torch import nn
+
+from forwardkit.builtin.training_config import EarlyStoppingConfig, EMAConfig, LRMonitorConfig, NanGuardConfig
 from forwardkit.interfaces.callback import Callback
 from forwardkit.interfaces.context import RunContext
 
@@ -102,3 +105,85 @@ class LRMonitor(Callback):
         logged = ctx.extra.setdefault("step_metrics", {})
         for i, group in enumerate(optimizer.param_groups):
             logged[f"lr/group{i}"] = float(group["lr"])
+
+
+def ema_update_(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """``average <- decay * average + (1 - decay) * model`` for floating-point parameters and buffers;
+    other buffers (counters, integer statistics) are copied."""
+    with torch.no_grad():
+        for (name, avg), cur in zip(average.state_dict().items(), model.state_dict().values(), strict=True):
+            if avg.shape != cur.shape:
+                raise ValueError(f"EMA: {name} has shape {tuple(cur.shape)} in the model but {tuple(avg.shape)} in "
+                                 "the average")
+            if avg.is_floating_point():
+                avg.mul_(decay).add_(cur.detach(), alpha=1.0 - decay)
+            else:
+                avg.copy_(cur)
+
+
+class EMA(Callback):
+    """Keeps an exponential moving average of the weights (Polyak averaging) and evaluates it.
+
+    After every ``every``-th optimizer step, ``average = d * average + (1 - d) * weights`` with
+    ``d = min(decay, (1 + n) / (10 + n))`` for the n-th update when ``warmup`` is on. Validation and test
+    evaluate the average (``on_evaluate_start``); with ``apply_at_end`` the model holds it after training.
+    The average and the update count are in ``state_dict``, so a resumed run continues exactly. A model
+    whose architecture changes during training (growth) restarts the average from the new weights.
+    """
+
+    Config = EMAConfig
+    priority = 100  # after every callback that changes gradients or weights
+
+    def __init__(self, config: EMAConfig | None = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.average: nn.Module | None = None
+        self.updates = 0
+        self._restored: dict[str, torch.Tensor] | None = None
+
+    def decay(self) -> float:
+        d = self.config.decay
+        return min(d, (1.0 + self.updates) / (10.0 + self.updates)) if self.config.warmup else d
+
+    def _fresh(self, model: nn.Module) -> nn.Module:
+        average = copy.deepcopy(model)
+        average.requires_grad_(False)
+        return average.eval()
+
+    def on_fit_start(self, ctx: RunContext) -> None:
+        self.average = self._fresh(ctx.model)
+        if self._restored is not None:
+            self.average.load_state_dict(self._restored)
+            self._restored = None
+
+    def on_step_end(self, metrics: Mapping[str, float], ctx: RunContext) -> None:
+        if self.average is None or ctx.step % self.config.every:
+            return
+        ema_update_(self.average, ctx.model, self.decay())
+        self.updates += 1
+
+    def on_epoch_end(self, ctx: RunContext) -> bool:
+        if self.average is not None and _shapes(self.average) != _shapes(ctx.model):
+            self.average, self.updates = self._fresh(ctx.model), 0
+        return False
+
+    def on_evaluate_start(self, split: str, ctx: RunContext) -> nn.Module | None:
+        return self.average if self.config.evaluate else None
+
+    def on_fit_end(self, ctx: RunContext) -> None:
+        if self.config.apply_at_end and self.average is not None:
+            ctx.model.load_state_dict(self.average.state_dict())
+
+    def state_dict(self) -> dict[str, Any]:
+        average = self.average.state_dict() if self.average is not None else self._restored
+        return {"updates": self.updates, "average": {k: v.detach().cpu().clone() for k, v in (average or {}).items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.updates = int(state["updates"])
+        self._restored = dict(state["average"]) or None
+        if self.average is not None and self._restored is not None:
+            self.average.load_state_dict(self._restored)
+            self._restored = None
+
+
+def _shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}

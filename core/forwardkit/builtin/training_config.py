@@ -71,3 +71,15 @@ class LRMonitorConfig(ComponentConfig):
     """Log the learning rate of every optimizer parameter group as ``lr/group<i>``."""
 
     every: int = Field(1, ge=1, description="log every N steps")
+
+
+class EMAConfig(ComponentConfig):
+    """An exponential moving average of the weights, evaluated instead of the raw weights."""
+
+    decay: float = Field(0.999, gt=0.0, lt=1.0, description="weight of the running average at each update")
+    warmup: bool = Field(True, description="use min(decay, (1 + n) / (10 + n)) for the n-th update, so that early "
+                         "averages are not dominated by the initial weights")
+    every: int = Field(1, ge=1, description="update every N optimizer steps")
+    evaluate: bool = Field(True, description="evaluate (val, test) with the averaged weights")
+    apply_at_end: bool = Field(True, description="copy the averaged weights into the model when training ends, "
+                               "so analyzers, after-training compressors and the returned model use them")

@@ -23,11 +23,16 @@ _INTKEYS = "__intkeys__"
 
 
 def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "t") -> Any:
-    """Replace every tensor in ``obj`` by a reference and collect it in ``tensors``; returns JSON data."""
+    """Replace every tensor in ``obj`` by a reference and collect it in ``tensors``; returns JSON data.
+
+    A tensor's key is its path in ``obj`` (``t/rule/optimizer/state/0/exp_avg``), so the same state gives
+    the same keys in every checkpoint, whatever was saved before it: two checkpoints compare key by key.
+    """
     if isinstance(obj, torch.Tensor):
-        key = f"{prefix}.{len(tensors)}"
-        tensors[key] = obj.detach().cpu().contiguous()
-        return {_TENSOR: key}
+        if prefix in tensors:
+            raise ValueError(f"two tensors at the same checkpoint path {prefix!r}")
+        tensors[prefix] = obj.detach().cpu().contiguous()
+        return {_TENSOR: prefix}
     if isinstance(obj, bool | int | str) or obj is None:
         return obj
     if isinstance(obj, float):
@@ -35,17 +40,22 @@ def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "t") -> An
     if isinstance(obj, Mapping):
         keys = list(obj.keys())
         if keys and all(isinstance(k, int) for k in keys):  # e.g. optimizer "state" keyed by param index
-            return {_INTKEYS: [[k, flatten(obj[k], tensors, prefix)] for k in keys]}
+            return {_INTKEYS: [[k, flatten(obj[k], tensors, f"{prefix}/{k}")] for k in keys]}
         if not all(isinstance(k, str) for k in keys):
             raise TypeError(f"cannot store a mapping with keys {keys!r} (use str or int keys)")
-        return {k: flatten(v, tensors, prefix) for k, v in obj.items()}
+        return {k: flatten(v, tensors, f"{prefix}/{_escape(k)}") for k, v in obj.items()}
     if isinstance(obj, tuple):
-        return {_TUPLE: [flatten(v, tensors, prefix) for v in obj]}
+        return {_TUPLE: [flatten(v, tensors, f"{prefix}/{i}") for i, v in enumerate(obj)]}
     if isinstance(obj, list):
-        return [flatten(v, tensors, prefix) for v in obj]
+        return [flatten(v, tensors, f"{prefix}/{i}") for i, v in enumerate(obj)]
     if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy arrays and scalars
         return flatten(torch.as_tensor(obj), tensors, prefix)
     raise TypeError(f"cannot store an object of type {type(obj).__name__} in a checkpoint")
+
+
+def _escape(key: str) -> str:
+    """A mapping key as one path segment (``/`` and ``~`` escaped as in JSON pointers)."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def unflatten(data: Any, tensors: Mapping[str, torch.Tensor]) -> Any:

@@ -222,11 +222,21 @@ class Trainer:
     # ---- evaluation ----------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, split: str = "val", model: nn.Module | None = None) -> dict[str, float]:
-        """Average task metrics over a whole split (exact, whatever the batch size)."""
+        """Average task metrics over a whole split (exact, whatever the batch size).
+
+        Without ``model``, callbacks may choose the module to evaluate (``on_evaluate_start``: averaged
+        weights, for instance); ``on_evaluate_end`` then sees the metrics.
+        """
         from forwardkit.interfaces.task import accumulate, averages
 
         if not self._built:
             self.build()
+        ctx = getattr(self, "ctx", None)
+        events = model is None and ctx is not None
+        if events:
+            for cb in self.callbacks:
+                chosen = cb.on_evaluate_start(split, ctx)
+                model = chosen if chosen is not None else model
         model = model or self.model
         was_training = model.training
         model.eval()
@@ -236,7 +246,11 @@ class Trainer:
             batch = to_device(batch, self.device)
             accumulate(totals, self.task.metrics(self.rule.predict(model, batch), batch))
         model.train(was_training)
-        return {f"{split}/{k}": v for k, v in averages(totals).items()}
+        metrics = {f"{split}/{k}": v for k, v in averages(totals).items()}
+        if events:
+            for cb in self.callbacks:
+                cb.on_evaluate_end(split, metrics, ctx)
+        return metrics
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def _state(self, epoch: int, batch_in_epoch: int) -> dict[str, Any]:
@@ -249,6 +263,7 @@ class Trainer:
             "rng": rng_state(),
             "train_seconds": self.train_seconds,
             "train_samples": self.train_samples,
+            "timed_samples": self.timed_samples,
             "interval": {k: list(v) for k, v in self.interval.items()},
         }
 
@@ -292,6 +307,7 @@ class Trainer:
         self.ctx.step = loaded.step
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.train_samples = int(state.get("train_samples", 0))
+        self.timed_samples = int(state.get("timed_samples", self.train_samples))
         self.interval.update({k: [float(v[0]), int(v[1])] for k, v in state.get("interval", {}).items()})
         set_rng_state(state["rng"])
         return int(state["epoch"]), int(state["batch_in_epoch"])
@@ -321,7 +337,9 @@ class Trainer:
             world_size=self.world_size, run_dir=self.run_dir,
         )
         self.ctx.extra.update(task=self.task, learning_rule=self.rule)
-        self.train_seconds, self.train_samples = 0.0, 0
+        #: every sample trained on (exact across resumes); the timed ones (each segment's first step, which
+        #: pays one-time lazy imports, is not timed) and their seconds give the throughput
+        self.train_seconds, self.train_samples, self.timed_samples = 0.0, 0, 0
         self.interval: dict[str, list[float]] = {}
         self.metrics = MetricsLog(self.run_dir if self.write and self.rank == 0 else None,
                                   tensorboard=tcfg.tensorboard)
@@ -346,7 +364,7 @@ class Trainer:
         return FitResult(
             run_dir=self.run_dir, model=self.model, steps=self.ctx.step, seconds=time.perf_counter() - wall,
             final=final, stop_reason=self.ctx.stop_reason,
-            train_samples_per_s=self.train_samples / max(self.train_seconds, 1e-9),
+            train_samples_per_s=self.timed_samples / max(self.train_seconds, 1e-9),
         )
 
     def _loop(self, start_epoch: int, start_batch: int, epochs: int, total: int, progress: Progress) -> None:
@@ -384,9 +402,10 @@ class Trainer:
                     cb.on_step_end(metrics, ctx)
                 n = len(next(iter(batch.values()))) * self.world_size
                 now = time.perf_counter()
-                if ctx.step > self._first_step:  # the first step pays one-time lazy imports: not counted
+                self.train_samples += n
+                if ctx.step > self._first_step:  # the first step pays one-time lazy imports: not timed
                     self.train_seconds += now - tick
-                    self.train_samples += n
+                    self.timed_samples += n
                 for key, value in metrics.items():  # logged as means over the steps since the last line
                     acc = interval.setdefault(key, [0.0, 0])
                     acc[0] += value
@@ -444,7 +463,8 @@ class Trainer:
             self.compression_reports.append(entry)
         final.update(compression_metrics(self.compression_reports))
         final.update(self._analyze())
-        final["train/samples_per_s"] = self.train_samples / max(self.train_seconds, 1e-9)
+        final["train/samples_per_s"] = self.timed_samples / max(self.train_seconds, 1e-9)
+        final["train/samples"] = float(self.train_samples)
         final["steps"] = float(ctx.step)
         if self.write and self.rank == 0 and self.run_dir is not None:
             summary = {"final": final, "stop_reason": ctx.stop_reason, "steps": ctx.step,

@@ -3,7 +3,9 @@
 Events, in loop order (docs/training.md, "Who owns what"): ``on_fit_start``, ``on_epoch_start``, ``on_batch_start`` (may return
 a transformed batch), ``on_after_backward`` (gradients are on the parameters and may be changed),
 ``on_step_end`` (with the step's metrics), ``on_epoch_end`` (may change the model; return True and the
-learning rule rebuilds its optimizer), ``on_fit_end``. Callbacks run in ascending ``priority`` order
+learning rule rebuilds its optimizer), ``on_fit_end``. Around every evaluation (validation, the final
+test, a compressor's test) ``on_evaluate_start`` may return another module to evaluate instead of the
+training model (averaged weights: EMA, SWA), and ``on_evaluate_end`` sees the metrics. Callbacks run in ascending ``priority`` order
 (ties by their position in the experiment), never by registration luck. ``state_dict`` holds
 everything needed to resume exactly (counters, RNG state).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from forwardkit.interfaces.base import Component
 from forwardkit.interfaces.context import RunContext
@@ -44,6 +46,15 @@ class Callback(Component):
         return False
 
     def on_fit_end(self, ctx: RunContext) -> None: ...
+
+    def on_evaluate_start(self, split: str, ctx: RunContext) -> nn.Module | None:
+        """Before the trainer evaluates ``split``: return a module to evaluate instead of the training
+        model (it must take the same batches), or None. When several callbacks return one, the last in
+        priority order wins."""
+        return None
+
+    def on_evaluate_end(self, split: str, metrics: Mapping[str, float], ctx: RunContext) -> None:
+        """After the evaluation of ``split``, with its metrics (``{"val/accuracy": ...}``)."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from forwardkit.config import load_experiment
+from forwardkit.config import load_experiment, read_mapping
+from forwardkit.config.stages import is_multi_stage
+from forwardkit.engine.stages import run_stages
 from forwardkit.engine.trainer import Trainer
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+ALL = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+STAGED = [p for p in ALL if is_multi_stage(read_mapping(p))]
+EXAMPLES = [p for p in ALL if p not in STAGED]
 
 
 def test_there_are_examples():
@@ -26,6 +30,16 @@ def test_example_validates_and_runs(path, tmp_path):
     assert result.steps == 3
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["final"]
+
+
+@pytest.mark.parametrize("path", STAGED, ids=lambda p: p.stem)
+def test_multi_stage_example_validates_and_runs(path, tmp_path):
+    data = read_mapping(path)
+    for stage in data["stages"]:
+        stage.setdefault("trainer", {}).update(max_steps=3, progress="none", eval_every=1)
+    result = run_stages(data, run_dir=tmp_path / "run")
+    assert {f"{s['name']}/steps" for s in data["stages"]} <= set(result.final)
+    assert all(result.final[f"{s['name']}/steps"] == 3 for s in data["stages"])
 
 
 def test_bakeoff_smoke(tmp_path):

@@ -18,9 +18,11 @@ _LAZY: dict[str, str] = {
     "functional": "forwardkit.compose",
     # training
     "run": "forwardkit.engine",
+    "run_stages": "forwardkit.engine",
     "Trainer": "forwardkit.engine",
     # configuration
     "Experiment": "forwardkit.config",
+    "MultiStageExperiment": "forwardkit.config.stages",
     "TrainerConfig": "forwardkit.config",
     "ComponentConfig": "forwardkit.config",
     "TokenMixerConfig": "forwardkit.config",
@@ -68,6 +70,7 @@ __all__ = [
     "ForwardkitError",
     "LearningRule",
     "Model",
+    "MultiStageExperiment",
     "Paper",
     "PluginError",
     "Registry",
@@ -86,6 +89,7 @@ __all__ = [
     "load_experiment",
     "resolve_config",
     "run",
+    "run_stages",
     "validate_experiment",
 ]
 
@@ -123,7 +127,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs only
         resolve_config,
         validate_experiment,
     )
-    from forwardkit.engine import Trainer, run
+    from forwardkit.config.stages import MultiStageExperiment
+    from forwardkit.engine import Trainer, run, run_stages
     from forwardkit.errors import ConfigError, ForwardkitError, PluginError, UnknownComponentError
     from forwardkit.hookspecs import hookimpl
     from forwardkit.interfaces import (

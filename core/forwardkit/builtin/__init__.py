@@ -48,6 +48,9 @@ def _register_training(registry: Registrar) -> None:
         summary="mean squared error; MAE")
     add("task", "forecasting", target="forwardkit.builtin.tasks:Forecasting", config=f"{cfg}:ForecastingConfig",
         summary="MSE and MAE over (horizon, variates) windows")
+    add("learning_rule", "tent", target="forwardkit.builtin.tent:Tent", config=f"{cfg}:TentConfig",
+        summary="test-time entropy minimisation of the normalisation layers (Tent); a test_time.rule",
+        paper=Paper(title="Tent: Fully Test-Time Adaptation by Entropy Minimization", arxiv="2006.10726", year=2021))
     add("learning_rule", "backprop", target="forwardkit.builtin.backprop:Backprop", config=f"{cfg}:BackpropConfig",
         summary="backpropagation with sgd/adam/adamw, weight decay, clipping, schedules, accumulation, autocast")
     add("callback", "early_stopping", target="forwardkit.builtin.callbacks:EarlyStopping",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from typing import Any
-
-import copy
 
 import torch
 from torch import nn

@@ -83,3 +83,16 @@ class EMAConfig(ComponentConfig):
     evaluate: bool = Field(True, description="evaluate (val, test) with the averaged weights")
     apply_at_end: bool = Field(True, description="copy the averaged weights into the model when training ends, "
                                "so analyzers, after-training compressors and the returned model use them")
+
+
+class TentConfig(ComponentConfig):
+    """Test-time entropy minimisation (Tent): adapt the normalisation layers on unlabelled test batches."""
+
+    optimizer: Literal["sgd", "adam"] = Field("adam", description="the paper uses Adam for CIFAR, SGD for ImageNet")
+    lr: float = Field(1e-3, gt=0.0, allow_inf_nan=False)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
+    steps: int = Field(1, ge=1, description="adaptation steps per batch")
+    params: Literal["norm_affine", "all"] = Field(
+        "norm_affine", description="norm_affine: only the scales and shifts of normalisation layers (Tent); "
+        "all: every parameter")
+    batch_stats: bool = Field(True, description="batch-norm layers normalise with the test batch's statistics")

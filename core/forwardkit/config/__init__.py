@@ -16,6 +16,7 @@ Torch-free. By role:
 from forwardkit.config.base import ChannelMixerConfig, ComponentConfig, TokenMixerConfig, resolve_config
 from forwardkit.config.experiment import (
     Experiment,
+    TestTimeConfig,
     TrainerConfig,
     experiment_json_schema,
     load_experiment,
@@ -38,6 +39,7 @@ from forwardkit.config.spec import (
     TokenMixerSpec,
     instantiate,
 )
+from forwardkit.config.stages import MultiStageExperiment, StageConfig
 
 __all__ = [
     "SPEC_TYPES",
@@ -53,7 +55,10 @@ __all__ = [
     "Experiment",
     "LearningRuleSpec",
     "ModelSpec",
+    "MultiStageExperiment",
+    "StageConfig",
     "TaskSpec",
+    "TestTimeConfig",
     "TokenMixerConfig",
     "TokenMixerSpec",
     "TrainerConfig",

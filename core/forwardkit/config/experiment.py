@@ -53,6 +53,22 @@ class TrainerConfig(ComponentConfig):
     plots: bool = Field(True, description="write curves.png at the end")
 
 
+class TestTimeConfig(ComponentConfig):
+    """Learning at test time: a rule that adapts on unlabelled evaluation batches, episode by episode."""
+
+    rule: LearningRuleSpec = Field(description="a learning rule with adapts_at_test_time (e.g. tent)")
+    splits: list[str] = Field(default_factory=lambda: ["test"], min_length=1,
+                              description="the splits streamed through the rule; metrics as tta/<split>/<name>")
+    mode: Literal["online", "transductive"] = Field(
+        "online", description="online: each batch is scored right after the rule adapted on it; transductive: "
+        "the rule adapts on the whole episode first, then every batch of it is scored")
+    episode_batches: int = Field(0, ge=0, description="batches per episode (0: the whole split is one episode)")
+    reset: bool = Field(True, description="restore the trained model and a fresh rule at every episode start")
+    batch_size: int | None = Field(None, ge=1, description="defaults to the trainer's eval batch size")
+    stream_seed: int | None = Field(None, ge=0, description="None: the split's own order; a seed: a fixed "
+                                    "permutation of it")
+
+
 class Experiment(ComponentConfig):
     """One experiment: data, model, surgery, learning rule, callbacks, compression, analysis, trainer, seed."""
 
@@ -67,6 +83,8 @@ class Experiment(ComponentConfig):
         default_factory=list,
         description="analyzers run on the final model; their numbers join the final metrics as analysis/<name>/<key>")
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    test_time: TestTimeConfig | None = Field(None, description="adapt a learning rule on the evaluation stream "
+                                             "after training (test-time adaptation, transductive inference)")
     seed: int = Field(0, ge=0)
 
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -82,6 +82,9 @@ class Trainer:
             ``write=False`` keeps everything in memory.
         resume: continue from ``run_dir``'s latest checkpoint.
         rank, world_size: set by the distributed launcher.
+        prepare: called with the freshly built model (after the adapters, before compressors and the
+            learning rule's setup): how a stage of a multi-stage experiment loads carried weights and
+            freezes parameters.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class Trainer:
         rank: int = 0,
         world_size: int = 1,
         verbose: bool = True,
+        prepare: Callable[[nn.Module], None] | None = None,
     ) -> None:
         self.experiment = validate_experiment(experiment, registry=registry)
         self.registry = registry or default_registry()
@@ -109,6 +113,7 @@ class Trainer:
                                   f"{world_size} processes: every process needs at least one sample per step")
         self._built = False
         self._loss_scale = 1.0
+        self._prepare = prepare
 
     # ---- building ------------------------------------------------------------------------------
     def _create(self, kind: str, spec: Any) -> Any:
@@ -127,6 +132,8 @@ class Trainer:
             adapter = self._create("adapter", spec)
             self.model = adapter.apply(self.model)
             self.adapters.append(adapter)
+        if self._prepare is not None:
+            self._prepare(self.model)
         self.compression_reports: list[dict[str, Any]] = []
         self.compressors_after: list[tuple[str, Any]] = []
         for cspec in exp.compressors:
@@ -231,9 +238,9 @@ class Trainer:
 
         if not self._built:
             self.build()
-        ctx = getattr(self, "ctx", None)
-        events = model is None and ctx is not None
-        if events:
+        ctx: RunContext | None = getattr(self, "ctx", None)
+        explicit = model is not None
+        if model is None and ctx is not None:
             for cb in self.callbacks:
                 chosen = cb.on_evaluate_start(split, ctx)
                 model = chosen if chosen is not None else model
@@ -247,7 +254,7 @@ class Trainer:
             accumulate(totals, self.task.metrics(self.rule.predict(model, batch), batch))
         model.train(was_training)
         metrics = {f"{split}/{k}": v for k, v in averages(totals).items()}
-        if events:
+        if ctx is not None and not explicit:
             for cb in self.callbacks:
                 cb.on_evaluate_end(split, metrics, ctx)
         return metrics
@@ -455,6 +462,10 @@ class Trainer:
             test = self.evaluate("test")
             final.update(test)
             self.metrics.log({"step": ctx.step, **test})
+        if self.experiment.test_time is not None and ctx.checkpoint_allowed:
+            adapted = self._test_time()
+            final.update(adapted)
+            self.metrics.log({"step": ctx.step, **adapted})
         for name, compressor in self.compressors_after:
             self.model, report = compressor.compress(self.model, data=self._sample_batches("val"))
             entry = {"name": name, "when": "after_training", **report.to_dict()}
@@ -483,6 +494,16 @@ class Trainer:
             if self.run_dir is not None and self.write:
                 print(f"run directory: {self.run_dir}")
         return final
+
+    def _test_time(self) -> dict[str, float]:
+        """The experiment's test-time learning on its splits (see :mod:`forwardkit.engine.test_time`)."""
+        from forwardkit.engine.test_time import evaluate_test_time
+
+        assert self.experiment.test_time is not None
+        size = self.experiment.trainer.eval_batch_size or self.experiment.trainer.batch_size
+        return evaluate_test_time(self.experiment.test_time, model=self.model, dataset=self.dataset, task=self.task,
+                                  device=self.device, batch_size=size, seed=self.experiment.seed,
+                                  registry=self.registry)
 
     def _analyze(self) -> dict[str, float]:
         """Run the experiment's analyzers on the final model (eval mode, a few batches of the last split);

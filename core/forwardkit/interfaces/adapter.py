@@ -1,6 +1,6 @@
 """Adapter: model surgery.
 
-Contract (docs/concepts.md, "Kinds of component"): ``apply(model) -> model`` returning a model with the same call signature
+Contract (docs/concepts.md): ``apply(model) -> model`` returning a model with the same call signature
 (swap normalisation layers, insert bottlenecks or adapters, attach heads). ``inplace`` says whether the
 given model is changed (True) or a changed copy is returned (False). An adapter may add a training
 loss with ``loss(model, batch, output)``.

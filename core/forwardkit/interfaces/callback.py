@@ -1,14 +1,14 @@
 """Callback: a training-loop modifier that composes with any learning rule.
 
-Events, in loop order (docs/training.md, "Who owns what"): ``on_fit_start``, ``on_epoch_start``, ``on_batch_start`` (may return
-a transformed batch), ``on_after_backward`` (gradients are on the parameters and may be changed),
-``on_step_end`` (with the step's metrics), ``on_epoch_end`` (may change the model; return True and the
-learning rule rebuilds its optimizer), ``on_fit_end``. Around every evaluation (validation, the final
-test, a compressor's test) ``on_evaluate_start`` may return another module to evaluate instead of the
-training model (averaged weights: EMA, SWA), and ``on_evaluate_end`` sees the metrics. Callbacks run in ascending ``priority`` order
-(ties by their position in the experiment), never by registration luck. ``state_dict`` holds
-everything needed to resume exactly (counters, RNG state).
-"""
+Events, in loop order (docs/training.md, "Who owns what"): ``on_fit_start``, ``on_epoch_start``,
+``on_batch_start`` (may return a transformed batch), ``on_after_backward`` (gradients are on the
+parameters and may be changed), ``on_step_end`` (with the step's metrics), ``on_epoch_end`` (may change
+the model; return True and the learning rule rebuilds its optimizer), ``on_fit_end``. Around every
+evaluation (validation, the final test, a compressor's test) ``on_evaluate_start`` may return another
+module to evaluate instead of the training model (averaged weights: EMA, SWA), and ``on_evaluate_end``
+sees the metrics. Callbacks run in ascending ``priority`` order (ties by their position in the
+experiment), never by registration luck. ``state_dict`` holds everything needed to resume exactly
+(counters, RNG state)."""
 
 from __future__ import annotations
 

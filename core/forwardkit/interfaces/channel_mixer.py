@@ -1,6 +1,6 @@
 """ChannelMixer: transforms each token's channels (MLP, MoE, KAN, ...).
 
-Contract (docs/concepts.md, "Kinds of component"): an ``nn.Module`` on ``(B, *spatial, C)`` returning the same shape. By default a
+Contract (docs/concepts.md): an ``nn.Module`` on ``(B, *spatial, C)`` returning the same shape. By default a
 channel mixer is *pointwise* (each token transformed on its own, which the conformance kit checks);
 one that also looks at neighbours (a depthwise conv inside the FFN) sets ``pointwise = False`` and must
 accept the spatial layout it needs.

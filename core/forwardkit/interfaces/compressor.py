@@ -1,6 +1,6 @@
 """Compressor: makes a model smaller or faster, before or after training.
 
-Contract (docs/concepts.md, "Kinds of component"): ``compress(model, data=None) -> (model, report)``; the report holds *measured*
+Contract (docs/concepts.md): ``compress(model, data=None) -> (model, report)``; the report holds *measured*
 figures (parameters, bytes on disk, MACs, latency, accuracy before and after), which the conformance
 kit measures again and compares.
 """

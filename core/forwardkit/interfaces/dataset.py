@@ -1,6 +1,6 @@
 """Dataset: a provider of splits with metadata.
 
-Contract (docs/concepts.md, "Kinds of component"): created from its Config, ``split(name)`` returns a ``torch.utils.data.Dataset``
+Contract (docs/concepts.md): created from its Config, ``split(name)`` returns a ``torch.utils.data.Dataset``
 whose items are dicts of tensors (``{"x": ..., "y": ...}``) for ``"train"``, ``"val"`` and ``"test"``;
 ``metadata`` describes task, shapes and classes, which pick the default loss and metrics. Splits are
 deterministic under the config's seed. Offline: data is generated or ships with an installed

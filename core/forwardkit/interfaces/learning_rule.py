@@ -1,6 +1,6 @@
 """LearningRule: how parameters change from a batch.
 
-Contract (docs/concepts.md, "Kinds of component"): ``setup(model, ctx)`` once before training (build optimizers, hooks),
+Contract (docs/concepts.md): ``setup(model, ctx)`` once before training (build optimizers, hooks),
 ``step(batch, ctx) -> metrics`` for each batch (the rule does the forward, its own update and returns
 float metrics such as ``{"loss": ...}``), ``state_dict()/load_state_dict()`` holding everything needed
 to resume exactly (optimizer state included). ``model_changed(model, ctx)`` is called when a callback
@@ -8,12 +8,17 @@ changed the model at an epoch end (growth, unfreezing) so the rule can rebuild i
 ``predict(model, batch)`` is the output evaluation scores (default: the model's forward); a rule whose
 inference is not a plain forward pass (forward-forward: the label of highest goodness) overrides it.
 ``backprop`` is the builtin rule; papers add forward-forward, local, Hebbian and boosting-style rules.
+
+A rule that learns at test time (test-time adaptation, transductive inference) sets
+``adapts_at_test_time = True`` and implements ``begin_episode(model, ctx)`` and ``adapt(model, batch,
+ctx)``; an experiment names it under ``test_time.rule`` (docs/training.md, "Test-time learning"). The
+batches it sees carry no target keys: labels are never visible to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -24,6 +29,9 @@ from forwardkit.interfaces.model import forward_batch
 
 class LearningRule(Component):
     """Base class of learning rules."""
+
+    #: True for a rule that learns from unlabelled evaluation batches (``begin_episode`` / ``adapt``)
+    adapts_at_test_time: ClassVar[bool] = False
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         self._init_config(config, overrides)
@@ -49,3 +57,15 @@ class LearningRule(Component):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
+
+    def begin_episode(self, model: nn.Module, ctx: RunContext) -> None:
+        """Test-time rules: prepare to adapt ``model`` from the start of an episode (choose the parameters,
+        build the optimizer). The model and this rule are fresh at every episode start when the episode
+        resets."""
+        raise NotImplementedError(f"{type(self).__name__} does not adapt at test time")
+
+    def adapt(self, model: nn.Module, batch: Mapping[str, Tensor], ctx: RunContext) -> Any | None:
+        """Test-time rules: learn from one evaluation batch *without its targets*; return the output to
+        score for this batch (e.g. the forward computed before the update), or None to have
+        ``predict(model, batch)`` scored after the update."""
+        raise NotImplementedError(f"{type(self).__name__} does not adapt at test time")

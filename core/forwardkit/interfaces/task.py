@@ -27,6 +27,8 @@ class Task(Component):
 
     primary_metric: ClassVar[str] = "loss"
     mode: ClassVar[Literal["max", "min"]] = "min"
+    #: batch keys that hold targets: removed from the batches a test-time rule sees
+    target_keys: ClassVar[tuple[str, ...]] = ("y",)
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         self._init_config(config, overrides)

@@ -1,6 +1,6 @@
 """TokenMixer: mixes information across positions.
 
-Contract (docs/concepts.md, "Kinds of component"): an ``nn.Module`` whose input and output are channels-last tokens
+Contract (docs/concepts.md): an ``nn.Module`` whose input and output are channels-last tokens
 ``(B, *spatial, C)`` with ``spatial = (N,)`` for sequences, ``(H, W)`` for images, ``(T, H, W)`` for
 video; output shape equals input shape. A mixer declares the spatial ranks it supports (``ranks``) and
 whether it is causal over the flattened token order (``causal``; may depend on the config). Its

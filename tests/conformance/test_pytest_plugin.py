@@ -149,3 +149,15 @@ def test_option_adds_one_test_per_installed_component_and_check(tmp_path: Path) 
     assert "forwardkit-conformance::token_mixer/identity:check_causality PASSED" in out
     assert "test_plain" not in out  # -k selects among the kit's items like any others
     assert "forwardkit conformance" in out and "9 passed, 0 failed" in out
+
+
+def test_profile_options_reach_the_kit_and_its_summary(tmp_path: Path) -> None:
+    args = ["--forwardkit-conformance", "--forwardkit-plugin", "builtin", "-k", "identity and check_output_shape"]
+    args += ["--forwardkit-profile", "default"]
+    result = run_pytest(tmp_path, "-q", *args, "--forwardkit-examples", "3", "--forwardkit-seed", "5")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "(profile default: 3 drawn examples per property, seed 5)" in out
+    bad = run_pytest(tmp_path, "-q", *args, "--forwardkit-seed", "soon")
+    assert bad.returncode == 4 and "seed must be an integer" in bad.stdout + bad.stderr
+    assert not (tmp_path / ".hypothesis").exists()

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from forwardkit.config import ComponentConfig, TokenMixerConfig
 from forwardkit.interfaces import TokenMixer
+from forwardkit.testing import profiles
 from forwardkit.testing import strategies as fks
 
 
@@ -131,7 +132,7 @@ def test_explicit_cases_are_pinned_configs_at_canonical_shapes() -> None:
 
 
 def test_settings_are_reproducible() -> None:
-    s = fks.conformance_settings()
+    s = fks.conformance_settings(profile=profiles.PROFILES["default"])  # whatever FORWARDKIT_PROFILE says
     assert s.derandomize and s.deadline is None and s.database is None
     assert s.max_examples == fks.MAX_EXAMPLES
     assert fks.conformance_settings(3).max_examples == 3

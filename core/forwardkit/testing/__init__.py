@@ -22,8 +22,10 @@ In a plugin's tests (``tests/test_conformance.py``)::
 or run ``pytest --forwardkit-conformance`` to add one test per (installed component, check).
 
 A component declares expected failures with their reasons (``expected_failures = {"check_x": "why"}``),
-pins the configs the kit uses with ``conformance_configs`` and the models it is applied to with
-``conformance_models``. Hypothesis strategies are in :mod:`forwardkit.testing.strategies`.
+declares parameters that get no gradient by design (``gradient_exempt = {"pattern": "why"}``), pins
+the configs the kit uses with ``conformance_configs`` and the models it is applied to with
+``conformance_models``. Hypothesis strategies are in :mod:`forwardkit.testing.strategies`; how hard
+they draw (examples, seed) is set by the profiles of :mod:`forwardkit.testing.profiles`.
 
 This package imports torch only when one of its names is first used, so that pytest, which loads the
 kit's pytest plugin in every run, stays fast when the kit is not used.
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 _CHECKS = "forwardkit.testing.checks"
 _REPORT = "forwardkit.testing.report"
 _PYTEST = "forwardkit.testing.pytest_plugin"
+_PROFILES = "forwardkit.testing.profiles"
 
 _LAZY: dict[str, str] = {
     # runners
@@ -84,6 +87,16 @@ _LAZY: dict[str, str] = {
     "check_learning_rule_step": _CHECKS,
     "check_callback_events": _CHECKS,
     "check_state_dict_plain": _CHECKS,
+    "check_resume": _CHECKS,
+    "check_task_loss": _CHECKS,
+    "check_task_metrics": _CHECKS,
+    "DeclaredFailure": _CHECKS,
+    "StaleDeclaration": _CHECKS,
+    "get_check": _CHECKS,
+    # profiles
+    "KitProfile": _PROFILES,
+    "active_profile": _PROFILES,
+    "configure": _PROFILES,
     # report
     "ConformanceReport": _REPORT,
     "CheckOutcome": _REPORT,
@@ -91,14 +104,18 @@ _LAZY: dict[str, str] = {
     "parametrize_conformance": _PYTEST,
     "make_conformance_test": _PYTEST,
 }
-_SUBMODULES = ("strategies", "checks", "report", "toys", "pytest_plugin")
+_SUBMODULES = ("strategies", "checks", "report", "toys", "pytest_plugin", "profiles", "resume", "task_checks")
 
 __all__ = [
     "CheckOutcome",
     "ConformanceCase",
     "ConformanceReport",
+    "DeclaredFailure",
+    "KitProfile",
     "SkipCheck",
+    "StaleDeclaration",
     "Subject",
+    "active_profile",
     "as_subject",
     "check_adapter",
     "check_adapter_inplace",
@@ -130,20 +147,28 @@ __all__ = [
     "check_model",
     "check_output_shape",
     "check_pointwise",
+    "check_resume",
     "check_state_dict_plain",
     "check_state_dict_round_trip",
+    "check_task_loss",
+    "check_task_metrics",
     "check_token_mixer",
     "checks",
     "checks_for",
+    "configure",
     "conformance_cases",
     "conformance_check",
+    "get_check",
     "make_conformance_test",
     "measure_model",
     "parametrize_conformance",
+    "profiles",
     "pytest_plugin",
     "report",
+    "resume",
     "run_check",
     "strategies",
+    "task_checks",
     "toys",
 ]
 
@@ -164,10 +189,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from forwardkit.testing import checks, pytest_plugin, report, strategies, toys
+    from forwardkit.testing import checks, profiles, pytest_plugin, report, resume, strategies, task_checks, toys
     from forwardkit.testing.checks import (
         ConformanceCase,
+        DeclaredFailure,
         SkipCheck,
+        StaleDeclaration,
         Subject,
         as_subject,
         check_adapter,
@@ -200,14 +227,19 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         check_model,
         check_output_shape,
         check_pointwise,
+        check_resume,
         check_state_dict_plain,
         check_state_dict_round_trip,
+        check_task_loss,
+        check_task_metrics,
         check_token_mixer,
         checks_for,
         conformance_cases,
         conformance_check,
+        get_check,
         measure_model,
         run_check,
     )
+    from forwardkit.testing.profiles import KitProfile, active_profile, configure
     from forwardkit.testing.pytest_plugin import make_conformance_test, parametrize_conformance
     from forwardkit.testing.report import CheckOutcome, ConformanceReport

@@ -9,7 +9,10 @@ Run the kit on every installed component (one test per component and check)::
     pytest --forwardkit-conformance -m forwardkit_conformance # only the kit
     pytest --forwardkit-conformance --forwardkit-plugin my-plugin
 
-(or ``forwardkit_conformance = true`` in the ini file). In a plugin's own tests::
+(or ``forwardkit_conformance = true`` in the ini file). How hard the kit draws is set by
+``--forwardkit-profile deep``, ``--forwardkit-examples N`` and ``--forwardkit-seed S`` (or the
+``FORWARDKIT_PROFILE``/``FORWARDKIT_EXAMPLES``/``FORWARDKIT_SEED`` environment variables, see
+:mod:`forwardkit.testing.profiles`). In a plugin's own tests::
 
     from forwardkit.testing import parametrize_conformance
 
@@ -29,6 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from forwardkit.testing.profiles import (
+    DEFAULT_EXAMPLES,
+    DEFAULT_SEED,
+    ENV_EXAMPLES,
+    ENV_SEED,
+    PROFILES,
+    active_profile,
+    configure,
+)
 from forwardkit.testing.report import STATUSES, CheckOutcome, ConformanceReport
 
 if TYPE_CHECKING:
@@ -58,6 +70,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="with --forwardkit-conformance: only the components of this plugin (repeatable)",
     )
+    group.addoption(
+        "--forwardkit-profile",
+        default=None,
+        dest="forwardkit_profile",
+        choices=sorted(PROFILES),
+        help="how hard the kit draws: 'default' (few examples, fixed seed) or 'deep' (many, random seed)",
+    )
+    group.addoption(
+        "--forwardkit-examples",
+        type=int,
+        default=None,
+        dest="forwardkit_examples",
+        metavar="N",
+        help=f"drawn examples per mixer property (default {DEFAULT_EXAMPLES}; as {ENV_EXAMPLES})",
+    )
+    group.addoption(
+        "--forwardkit-seed",
+        default=None,
+        dest="forwardkit_seed",
+        metavar="SEED",
+        help=f"the seed of the kit's draws, an integer or 'random' (default {DEFAULT_SEED}; as {ENV_SEED})",
+    )
     parser.addini(
         "forwardkit_conformance",
         type="bool",
@@ -68,8 +102,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}: a check of the forwardkit conformance kit (forwardkit.testing)")
+    _configure_profile(config)
     if not config.pluginmanager.has_plugin(_SUMMARY_PLUGIN):
         config.pluginmanager.register(_Summary(), _SUMMARY_PLUGIN)
+
+
+def _configure_profile(config: pytest.Config) -> None:
+    """Apply ``--forwardkit-profile/-examples/-seed`` (on the controller and on every xdist worker)."""
+    chosen = {
+        "profile": config.getoption("forwardkit_profile", None),
+        "max_examples": config.getoption("forwardkit_examples", None),
+        "seed": config.getoption("forwardkit_seed", None),
+    }
+    if any(v is not None for v in chosen.values()):
+        try:
+            configure(**chosen)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    configure(reset=True)
 
 
 def _enabled(config: pytest.Config) -> bool:
@@ -183,7 +236,7 @@ def forwardkit_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
     ``forwardkit_check(case)`` runs a case from :func:`parametrize_conformance`;
     ``forwardkit_check(MyMixer, "check_causality")`` runs one check; ``forwardkit_check(MyMixer)`` runs
     every check of its kind and fails if any failed or xpassed. Keyword options (``configs``,
-    ``models``, ``max_examples``) pass through to the checks.
+    ``models``, ``max_examples``, ``seed``) pass through to the checks.
     """
     return _Check(request.node)
 
@@ -202,7 +255,8 @@ def parametrize_conformance(
 
     ``plugin`` keeps the components of that plugin (entry-point or distribution name; ``forwardkit-x``,
     ``forwardkit_x`` and ``x`` match alike). A plugin that failed to load, or a filter that matches
-    nothing, gives a failing case. Options (``configs``, ``models``, ``max_examples``) reach every check.
+    nothing, gives a failing case. Options (``configs``, ``models``, ``max_examples``, ``seed``) reach every
+    check.
     Use with the ``forwardkit_check`` fixture::
 
         @parametrize_conformance(plugin="my-plugin")
@@ -225,6 +279,13 @@ def make_conformance_test(**filters: Any) -> Callable[..., None]:
 
 
 # ---- the summary ---------------------------------------------------------------------------------------
+def _profile_line() -> str:
+    try:
+        return active_profile().describe()
+    except ValueError as exc:  # a bad FORWARDKIT_* variable: the checks reported it already
+        return f"profile unknown: {exc}"
+
+
 class _Summary:
     """Collects outcomes from test reports (also on the xdist controller) and prints the summary."""
 
@@ -247,6 +308,7 @@ class _Summary:
         tr = terminalreporter
         tr.write_sep("=", "forwardkit conformance")
         tr.write_line(report.totals_line())
+        tr.write_line(f"({_profile_line()})")
         if config.getoption("verbose", 0) > 0:
             tr.write_line(report.table())
         width = max(getattr(getattr(tr, "_tw", None), "fullwidth", 0) or 0, 120)

@@ -28,39 +28,52 @@ Every strategy is usable in a plugin's own hypothesis tests::
         x = case.tokens(mixer.dim)
         ...
 
-``settings``: few examples (:data:`MAX_EXAMPLES`), no deadline, derandomized (the same examples in
-every run, so CI is reproducible), no example database, no shrinking (the default config is tried
-first, so a failure is usually reported on the simplest case anyway).
+``settings``: :func:`conformance_settings` follows the active profile of :mod:`forwardkit.testing.profiles`
+(``default``: :data:`~forwardkit.testing.profiles.DEFAULT_EXAMPLES` examples under a fixed seed, so CI
+draws the same examples every run; ``deep``: many examples under a random seed). Health checks are on,
+except those named in :data:`SUPPRESSED_HEALTH_CHECKS` with the reason; there is no deadline, no
+example database (unless one is asked for) and failures are shrunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
+import os
+import tempfile
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Union
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.strategies import SearchStrategy
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from forwardkit.testing.profiles import DEFAULT_EXAMPLES, KitProfile, active_profile
+
 __all__ = [
     "CANONICAL_SPATIAL",
     "DIMS",
+    "KIT_PHASES",
+    "KIT_STORAGE",
     "MAX_EXAMPLES",
     "SPATIAL_SIZES",
+    "SUPPRESSED_HEALTH_CHECKS",
     "MixerCase",
     "config_class",
     "configs",
     "conformance_settings",
     "explicit_mixer_cases",
     "field_strategy",
+    "kit_storage",
     "mixer_cases",
     "pinned_configs",
     "spatial_shapes",
@@ -69,25 +82,69 @@ __all__ = [
     "undrawable_required_fields",
 ]
 
-#: examples drawn per property (after the explicit cases)
-MAX_EXAMPLES = 6
+#: examples drawn per property (after the explicit cases) in the default profile
+MAX_EXAMPLES = DEFAULT_EXAMPLES
 #: channel counts drawn for a mixer's ``dim`` (the explicit cases use the Config default)
 DIMS: tuple[int, ...] = (16, 8, 32)
 #: the spatial shape tried first at each rank (not square, so that H/W mix-ups show)
 CANONICAL_SPATIAL: dict[int, tuple[int, ...]] = {1: (8,), 2: (4, 6), 3: (2, 4, 6)}
 #: (smallest, largest) size of each spatial axis drawn at each rank
 SPATIAL_SIZES: dict[int, tuple[int, int]] = {1: (2, 12), 2: (2, 6), 3: (2, 4)}
+#: the hypothesis phases the kit runs: explicit cases, the example database (when one is asked
+#: for), drawn cases, and shrinking of a failure (``explain`` is left out: it reruns the test a lot)
+KIT_PHASES: tuple[Phase, ...] = (Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink)
+#: health checks the kit turns off, each with the reason; every other health check is on
+SUPPRESSED_HEALTH_CHECKS: dict[HealthCheck, str] = {}
 
 
-def conformance_settings(max_examples: int | None = None, **changes: Any) -> settings:
-    """The hypothesis settings of the kit: few examples, no deadline, derandomized, no database."""
+#: where hypothesis keeps its own files (its cache of the constants of local modules) while the kit
+#: runs, instead of ``.hypothesis/`` in the working directory
+KIT_STORAGE = Path(tempfile.gettempdir()) / "forwardkit-hypothesis"
+
+
+@contextlib.contextmanager
+def kit_storage(directory: Path = KIT_STORAGE) -> Iterator[None]:
+    """Point hypothesis' storage at ``directory`` for the duration (unless ``HYPOTHESIS_STORAGE_DIRECTORY``
+    names one): hypothesis caches constants of local modules under its home directory, which defaults
+    to ``.hypothesis/`` in the working directory, and the kit writes nothing there unless asked."""
+    from hypothesis import configuration
+
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    previous = getattr(configuration, "__hypothesis_home_directory", None)
+    configuration.set_hypothesis_home_dir(directory)
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(previous)
+
+
+def _database(profile: KitProfile) -> DirectoryBasedExampleDatabase | None:
+    return DirectoryBasedExampleDatabase(profile.database) if profile.database else None
+
+
+def conformance_settings(
+    max_examples: int | None = None, *, profile: KitProfile | None = None, **changes: Any
+) -> settings:
+    """The hypothesis settings of the kit under ``profile`` (default: the active profile).
+
+    ``max_examples`` drawn examples (the profile's by default; 0 runs only the explicit cases), no
+    deadline (components are built inside the test, and a shared CI machine's timings vary), health
+    checks on except :data:`SUPPRESSED_HEALTH_CHECKS`, shrinking on, no example database unless the
+    profile names one. Under a fixed-seed profile a test without its own ``@seed`` is derandomized
+    (the same examples in every run); the kit's own checks always run under an explicit ``@seed``.
+    """
+    profile = profile or active_profile()
+    count = profile.max_examples if max_examples is None else max_examples
+    database = _database(profile)
     base: dict[str, Any] = {
-        "max_examples": MAX_EXAMPLES if max_examples is None else max_examples,
+        "max_examples": max(1, count),
         "deadline": None,
-        "derandomize": True,
-        "database": None,
-        "phases": (Phase.explicit, Phase.generate),
-        "suppress_health_check": list(HealthCheck),
+        "derandomize": profile.derandomized and database is None,
+        "database": database,
+        "phases": KIT_PHASES if count > 0 else (Phase.explicit,),
+        "suppress_health_check": list(SUPPRESSED_HEALTH_CHECKS),
         "report_multiple_bugs": False,
         "print_blob": False,
     }

@@ -1,60 +1,7 @@
-"""Checks for ``task`` components: a differentiable finite loss, and metrics that average exactly."""
+"""The task checks, kept at their first import path: they live in :mod:`forwardkit.testing.checks.tasks`."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from forwardkit.testing.checks.tasks import check_task_loss, check_task_metrics
 
-import torch
-
-from forwardkit.testing.checks import SkipCheck, Subject, conformance_check, fail
-
-
-def _example(task: Any, batch_size: int, seed: int) -> tuple[Any, dict[str, torch.Tensor]]:
-    try:
-        return task.example(batch_size, generator=torch.Generator().manual_seed(seed))
-    except NotImplementedError as exc:
-        raise SkipCheck(f"{exc}: the task gives no example output to check") from None
-
-
-@conformance_check("task")
-def check_task_loss(subject: Subject, *, configs: Any = None) -> None:
-    """``loss(output, batch)`` is a finite scalar whose gradient reaches the output."""
-    for config in subject.configs(configs):
-        task = subject.build(config)
-        output, batch = _example(task, 8, 0)
-        output = output.detach().requires_grad_(True)
-        loss = task.loss(output, batch)
-        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-            fail(f"loss() must return a scalar tensor, got {getattr(loss, 'shape', type(loss))}")
-        if not torch.isfinite(loss):
-            fail(f"loss() is not finite: {loss}")
-        if not loss.requires_grad:
-            fail("the loss does not depend differentiably on the model output (no grad_fn)")
-        loss.backward()
-        if output.grad is None or not torch.isfinite(output.grad).all() or not output.grad.abs().sum() > 0:
-            fail("the loss gives no finite, non-zero gradient on the model output")
-
-
-@conformance_check("task")
-def check_task_metrics(subject: Subject, *, configs: Any = None) -> None:
-    """``metrics`` returns (sum, count) pairs whose sums over two halves equal the whole batch's, so
-    evaluation averages exactly whatever the batch size."""
-    for config in subject.configs(configs):
-        task = subject.build(config)
-        output, batch = _example(task, 10, 1)
-        whole = task.metrics(output, batch)
-        halves = [task.metrics(output[s], {k: v[s] for k, v in batch.items()}) for s in (slice(0, 4), slice(4, 10))]
-        for name, pair in whole.items():
-            if not (isinstance(pair, tuple) and len(pair) == 2):
-                fail(f"metric {name!r} must be a (sum, count) pair, got {pair!r}")
-            value, count = pair
-            if not math.isfinite(value) or count <= 0:
-                fail(f"metric {name!r} = {pair!r}: sums must be finite and counts positive")
-            parts = [h.get(name) for h in halves]
-            if any(p is None for p in parts):
-                fail(f"metric {name!r} is missing for a part of the batch")
-            total = sum(p[0] for p in parts)  # type: ignore[index]
-            if not math.isclose(total, value, rel_tol=1e-5, abs_tol=1e-6) or sum(p[1] for p in parts) != count:  # type: ignore[index]
-                fail(f"metric {name!r}: halves sum to ({total}, {sum(p[1] for p in parts)}), "  # type: ignore[index]
-                     f"the whole batch gives {pair}")
+__all__ = ["check_task_loss", "check_task_metrics"]

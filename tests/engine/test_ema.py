@@ -96,8 +96,8 @@ def test_ema_resumes_exactly(tmp_path):
         pass
 
     class CrashAfterCheckpoint(Trainer):
-        def save_checkpoint(self, epoch, batch_in_epoch):
-            path = super().save_checkpoint(epoch, batch_in_epoch)
+        def save_checkpoint(self, epoch, batch_in_epoch, **kwargs):
+            path = super().save_checkpoint(epoch, batch_in_epoch, **kwargs)
             if self.ctx.step == 14:
                 raise Interrupted
             return path

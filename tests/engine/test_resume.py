@@ -70,8 +70,8 @@ def test_in_process_interrupt_and_resume_matches(tmp_path):
         pass
 
     class CrashAfterCheckpoint(Trainer):
-        def save_checkpoint(self, epoch, batch_in_epoch):
-            path = super().save_checkpoint(epoch, batch_in_epoch)
+        def save_checkpoint(self, epoch, batch_in_epoch, **kwargs):
+            path = super().save_checkpoint(epoch, batch_in_epoch, **kwargs)
             if self.ctx.step == 14:
                 raise Interrupted
             return path

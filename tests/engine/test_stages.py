@@ -97,8 +97,8 @@ def test_resume_inside_a_stage_ends_like_the_uninterrupted_run(tmp_path):
 
     original = Trainer.save_checkpoint
 
-    def crash(self, epoch, batch_in_epoch):
-        path = original(self, epoch, batch_in_epoch)
+    def crash(self, epoch, batch_in_epoch, **kwargs):
+        path = original(self, epoch, batch_in_epoch, **kwargs)
         if self.experiment.name == "pp-finetune" and self.ctx.step == 5:
             raise Interrupted
         return path

@@ -87,6 +87,7 @@ class NanGuard(Callback):
                 f"NaN guard: {bad} at step {ctx.step + 1} (epoch {ctx.epoch + 1}); stopped before the update, "
                 "the last good checkpoint is kept. Lower the learning rate or enable grad_clip_norm.",
                 keep_last_checkpoint=True,
+                diverged=True,
             )
 
 

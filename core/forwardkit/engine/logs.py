@@ -31,20 +31,24 @@ class MetricsLog:
                 ) from exc
             self.tb = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
-    def load_existing(self, upto_step: int) -> None:
-        """On resume: keep the records up to the checkpoint's step and drop the rest (they will be redone)."""
+    def load_existing(self, upto_step: int, *, records: int | None = None) -> None:
+        """On resume: keep the records written before the checkpoint and drop the rest (they will be redone).
+
+        ``records`` (saved in the checkpoint) is how many there were; older checkpoints fall back to the
+        records up to the checkpoint's step. Lines that are not JSON records (cut by a kill, damaged) are
+        dropped."""
         if self.path is None or not self.path.exists():
             return
         kept = []
-        for line in self.path.read_text().splitlines():
+        for line in self.path.read_bytes().decode("utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
-            if record.get("step", 0) <= upto_step:
+            if isinstance(record, dict) and (records is not None or record.get("step", 0) <= upto_step):
                 kept.append(record)
-        self.records = kept
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.records = kept[:records] if records is not None else kept
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in self.records))
 
     def log(self, record: Mapping[str, Any]) -> None:
         rec = {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in record.items()}

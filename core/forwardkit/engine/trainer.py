@@ -10,6 +10,7 @@ the rule's and the callbacks' state are restored at a step boundary.
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -46,6 +47,10 @@ class FitResult:
     final: dict[str, float] = field(default_factory=dict)
     stop_reason: str | None = None
     train_samples_per_s: float = 0.0
+    #: stopped because training diverged, or ended with a non-finite training loss
+    diverged: bool = False
+    #: a resume found the run already finished: nothing was trained or written
+    already_finished: bool = False
 
 
 class _BatchForward(nn.Module):
@@ -114,6 +119,10 @@ class Trainer:
         self._built = False
         self._loss_scale = 1.0
         self._prepare = prepare
+        self._warned_non_finite = False
+        self._metrics_records: int | None = None
+        #: the checkpoint a resume continued from
+        self.resumed_from: Path | None = None
 
     # ---- building ------------------------------------------------------------------------------
     def _create(self, kind: str, spec: Any) -> Any:
@@ -260,7 +269,8 @@ class Trainer:
         return metrics
 
     # ---- checkpoints ---------------------------------------------------------------------------
-    def _state(self, epoch: int, batch_in_epoch: int) -> dict[str, Any]:
+    def _state(self, epoch: int, batch_in_epoch: int, finished: bool) -> dict[str, Any]:
+        ctx = self.ctx
         return {
             "epoch": epoch,
             "batch_in_epoch": batch_in_epoch,
@@ -272,34 +282,61 @@ class Trainer:
             "train_samples": self.train_samples,
             "timed_samples": self.timed_samples,
             "interval": {k: list(v) for k, v in self.interval.items()},
+            "stop": {"should_stop": ctx.should_stop, "reason": ctx.stop_reason,
+                     "checkpoint_allowed": ctx.checkpoint_allowed, "diverged": ctx.diverged},
+            "last_eval": dict(ctx.extra.get("last_eval", {})),
+            "last_eval_step": int(ctx.extra.get("last_eval_step", -1)),
+            "metrics_records": len(self.metrics.records),
+            "finished": finished,
         }
 
-    def save_checkpoint(self, epoch: int, batch_in_epoch: int) -> Path | None:
+    def save_checkpoint(self, epoch: int, batch_in_epoch: int, *, finished: bool = False) -> Path | None:
+        """Write a checkpoint (rank 0, when writing); a model with non-finite weights is never written, so
+        a NaN checkpoint never replaces a finite one."""
         if not (self.write and self.rank == 0 and self.run_dir is not None and self.ctx.checkpoint_allowed):
+            return None
+        state = self.model.state_dict()
+        bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            if not self._warned_non_finite:
+                warnings.warn(f"not checkpointing step {self.ctx.step}: non-finite weights ({', '.join(bad[:3])}); "
+                              "the last finite checkpoint is kept", RuntimeWarning, stacklevel=2)
+                self._warned_non_finite = True
             return None
         return ckpt.save_checkpoint(
             self.run_dir / "checkpoints",
             step=self.ctx.step,
-            model_state=self.model.state_dict(),
-            state=self._state(epoch, batch_in_epoch),
+            model_state=state,
+            state=self._state(epoch, batch_in_epoch, finished),
             experiment=self.experiment.to_dict(),
             keep=self.experiment.trainer.keep_checkpoints,
         )
 
-    def _restore(self) -> tuple[int, int]:
-        """Load the latest checkpoint of ``run_dir``; returns (epoch, batch_in_epoch) to continue from."""
+    def _restore(self) -> tuple[int, int, bool]:
+        """Load the checkpoint to resume from (``latest``'s, else the newest that verifies); returns
+        (epoch, batch_in_epoch, finished)."""
         assert self.run_dir is not None
-        path = ckpt.latest_checkpoint(self.run_dir / "checkpoints")
-        if path is None:
-            raise ckpt.CheckpointError(f"nothing to resume: {self.run_dir / 'checkpoints'} has no checkpoint")
-        loaded = ckpt.load_checkpoint(path)
+        found = ckpt.resumable(self.run_dir / "checkpoints")
+        loaded, path = found.checkpoint, found.checkpoint.path
+        if found.note() and self.verbose:
+            print(f"note: {found.note()}")
+        self.resumed_from = path
         saved = validate_experiment(loaded.experiment, registry=self.registry).to_dict(full=True)
         if ckpt.experiment_fingerprint(saved) != ckpt.experiment_fingerprint(self.experiment.to_dict(full=True)):
             raise ckpt.CheckpointError(
                 f"checkpoint {path} was written by a different experiment (data, model, rule, callbacks or batch "
                 "size differ); resume with the run's own experiment.json or start a new run"
             )
-        state = loaded.state
+        try:
+            return self._load_state(loaded)
+        except ckpt.CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            raise ckpt.CheckpointError(f"checkpoint {path} does not match this run: {type(exc).__name__}: "
+                                       f"{exc}") from None
+
+    def _load_state(self, loaded: ckpt.Checkpoint) -> tuple[int, int, bool]:
+        state, path = loaded.state, loaded.path
         saved_names = [c["name"] for c in state["callbacks"]]
         if saved_names != self.callback_names:
             raise ckpt.CheckpointError(f"checkpoint callbacks {saved_names} differ from {self.callback_names}")
@@ -311,13 +348,22 @@ class Trainer:
         except RuntimeError as exc:
             raise ckpt.CheckpointError(f"checkpoint {path} does not fit the model: {exc}") from None
         self.rule.load_state_dict(state["rule"])
-        self.ctx.step = loaded.step
+        ctx = self.ctx
+        ctx.step = loaded.step
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.train_samples = int(state.get("train_samples", 0))
         self.timed_samples = int(state.get("timed_samples", self.train_samples))
         self.interval.update({k: [float(v[0]), int(v[1])] for k, v in state.get("interval", {}).items()})
+        stop = state.get("stop", {})
+        ctx.should_stop, ctx.stop_reason = bool(stop.get("should_stop", False)), stop.get("reason")
+        ctx.checkpoint_allowed = bool(stop.get("checkpoint_allowed", True))
+        ctx.diverged = bool(stop.get("diverged", False))
+        if state.get("last_eval"):
+            ctx.extra["last_eval"] = {k: float(v) for k, v in state["last_eval"].items()}
+            ctx.extra["last_eval_step"] = int(state.get("last_eval_step", -1))
+        self._metrics_records = state.get("metrics_records")
         set_rng_state(state["rng"])
-        return int(state["epoch"]), int(state["batch_in_epoch"])
+        return int(state["epoch"]), int(state["batch_in_epoch"]), bool(state.get("finished", False))
 
     def _fit_start(self) -> None:
         for cb in self.callbacks:
@@ -352,8 +398,15 @@ class Trainer:
                                   tensorboard=tcfg.tensorboard)
         start_epoch, start_batch = 0, 0
         if self.resume:
-            start_epoch, start_batch = self._restore()
-            self.metrics.load_existing(self.ctx.step)
+            start_epoch, start_batch, finished = self._restore()
+            done = finished and (self.ctx.should_stop or self.ctx.step >= total)
+            if done and self.run_dir is not None and (self.run_dir / "summary.json").is_file():
+                return self._already_finished()
+            self.metrics.load_existing(self.ctx.step, records=self._metrics_records)
+            if done:  # killed after its final checkpoint: finish (test, summary) without training
+                total = self.ctx.step
+            elif finished:  # a longer budget than the finished run's: train on
+                self.ctx.should_stop = False
         else:
             self._write_experiment()
             self._fit_start()
@@ -372,7 +425,20 @@ class Trainer:
             run_dir=self.run_dir, model=self.model, steps=self.ctx.step, seconds=time.perf_counter() - wall,
             final=final, stop_reason=self.ctx.stop_reason,
             train_samples_per_s=self.timed_samples / max(self.train_seconds, 1e-9),
+            diverged=self.ctx.diverged or not math.isfinite(float(self.ctx.last_metrics.get("loss", 0.0))),
         )
+
+    def _already_finished(self) -> FitResult:
+        """A resume of a run that had finished: say so, train and write nothing."""
+        assert self.run_dir is not None
+        summary = json.loads((self.run_dir / "summary.json").read_text(encoding="utf-8"))
+        final = {k: (float(v) if v is not None else math.nan) for k, v in summary.get("final", {}).items()}
+        if self.verbose:
+            how = f"stopped: {self.ctx.stop_reason}" if self.ctx.stop_reason else "its training budget was used"
+            print(f"{self.run_dir} already finished at step {self.ctx.step} ({how}); nothing to resume. To train "
+                  "longer, resume with a larger trainer.epochs or trainer.max_steps.")
+        return FitResult(run_dir=self.run_dir, model=self.model, steps=self.ctx.step, seconds=0.0, final=final,
+                         stop_reason=self.ctx.stop_reason, diverged=self.ctx.diverged, already_finished=True)
 
     def _loop(self, start_epoch: int, start_batch: int, epochs: int, total: int, progress: Progress) -> None:
         tcfg, ctx = self.experiment.trainer, self.ctx
@@ -453,7 +519,11 @@ class Trainer:
         last = last or ctx.should_stop  # a callback may have stopped the run just now
         if (tcfg.checkpoint_every and (epoch + 1) % tcfg.checkpoint_every == 0) or last:
             # an epoch cut short (step budget, stop) resumes at its next batch
-            self.save_checkpoint(epoch + 1, 0) if complete else self.save_checkpoint(epoch, done)
+            finished = ctx.step >= total or ctx.should_stop
+            if complete:
+                self.save_checkpoint(epoch + 1, 0, finished=finished)
+            else:
+                self.save_checkpoint(epoch, done, finished=finished)
 
     def _finish(self, progress: Progress) -> dict[str, float]:
         ctx, tcfg = self.ctx, self.experiment.trainer
@@ -478,7 +548,10 @@ class Trainer:
         final["train/samples"] = float(self.train_samples)
         final["steps"] = float(ctx.step)
         if self.write and self.rank == 0 and self.run_dir is not None:
-            summary = {"final": final, "stop_reason": ctx.stop_reason, "steps": ctx.step,
+            non_finite = sorted(k for k, v in final.items() if not math.isfinite(v))
+            summary = {"final": {k: (v if math.isfinite(v) else None) for k, v in final.items()},
+                       "non_finite": non_finite, "diverged": ctx.diverged, "stop_reason": ctx.stop_reason,
+                       "steps": ctx.step,
                        "experiment": self.experiment.to_dict(full=True),
                        "parameters": sum(p.numel() for p in self.model.parameters()),
                        "compression": self.compression_reports}

@@ -43,6 +43,8 @@ class RunContext:
     should_stop: bool = False
     stop_reason: str | None = None
     checkpoint_allowed: bool = True
+    #: the run was stopped because training diverged (a non-finite loss or gradient)
+    diverged: bool = False
     last_metrics: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -50,12 +52,15 @@ class RunContext:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def request_stop(self, reason: str, *, keep_last_checkpoint: bool = False) -> None:
-        """Stop after this step; with ``keep_last_checkpoint`` no checkpoint of the current state is written."""
+    def request_stop(self, reason: str, *, keep_last_checkpoint: bool = False, diverged: bool = False) -> None:
+        """Stop after this step; with ``keep_last_checkpoint`` no checkpoint of the current state is written;
+        ``diverged`` marks a stop because training diverged (the run then exits with a non-zero status)."""
         self.should_stop = True
         self.stop_reason = reason
         if keep_last_checkpoint:
             self.checkpoint_allowed = False
+        if diverged:
+            self.diverged = True
 
     def run_forward(self, batch: Mapping[str, Tensor]) -> Any:
         """The model output for ``batch`` (through ``forward`` when set, else ``model.forward_batch``)."""

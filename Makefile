@@ -8,7 +8,7 @@ PLUGINS := $(sort $(patsubst plugins/%/pyproject.toml,%,$(wildcard plugins/*/pyp
 STAMP := $(VENV)/.forwardkit-installed
 JOBS ?= 2
 
-.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead notebooks clean
+.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead notebooks wheelhouse clean
 
 export NO_MKDOCS_2_WARNING := 1
 export DISABLE_MKDOCS_2_WARNING := true
@@ -59,6 +59,11 @@ notebooks: setup
 
 sync: setup
 	$(PY) tools/sync_plugins.py
+
+# Wheels of the core and of every plugin in wheelhouse/, for installs outside the repository:
+#   pip install --find-links wheelhouse "forwardkit[<slug>]"     (tools/wheelhouse.py; the tests run it too)
+wheelhouse: setup
+	$(PY) tools/wheelhouse.py --out wheelhouse
 
 clean:
 	rm -rf $(VENV) site build dist wheelhouse .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ from forwardkit.bench.mixers import spatial_shape
 from forwardkit.cli.main import cli
 from forwardkit.compose import create
 from forwardkit.config import TokenMixerConfig
+from forwardkit.errors import ForwardkitError
 from forwardkit.interfaces import TokenMixer
 from forwardkit.measure import count_macs
 from forwardkit.parallel import plan_workers
@@ -167,3 +168,51 @@ def test_bench_models_cli_reports_every_model(tmp_path):
         assert row["status"] == "ok" and row["params"] > 0 and row["macs_per_sample"] > 0
         assert row["fwd_ms"] > 0 and row["samples_per_s"] > 0
     assert rows["metaformer"]["macs_per_sample"] > rows["mlp"]["macs_per_sample"]
+
+
+# ---- config fields per component: --set NAME.FIELD=VALUE ------------------------------------------------
+def test_set_passes_config_fields_to_the_named_component(tmp_path):
+    args = ["bench", "channel-mixers", "--names", "mlp", "--sizes", "16", "--ranks", "1", "--dim", "8", "--batch",
+            "1", "--workers", "1", "--quick", "--json"]
+    result = CliRunner().invoke(cli, [*args, "--set", "mlp.hidden_dim=4", "--set", "mlp.act=relu"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["settings"]["configs"] == {"mlp": {"hidden_dim": 4, "act": "relu"}}
+    (row,) = data["results"]
+    assert row["params"] == 8 * 4 + 4 + 4 * 8 + 8  # the default would be hidden 32: 552
+    table = CliRunner().invoke(cli, [*args[:-1], "--set", "mlp.hidden_dim=4"])
+    assert table.exit_code == 0 and "configs: mlp hidden_dim=4" in table.stdout
+
+
+def test_set_reaches_models_and_a_second_mixer(registry):
+    data = bench_components("token_mixer", names=["seq-only"], ranks=(1,), sizes=(16,), dim=16, batch=1, workers=1,
+                            repeats=1, warmup=1, budget_s=0.1, registry=registry,
+                            configs={"attention": {"head_dim": 4, "qkv_bias": True}})
+    params = {r["name"]: r["params"] for r in data["results"]}
+    assert params["attention"] == 16 * 48 + 48 + 16 * 16 + 16  # qkv_bias adds the 48 biases of q, k and v
+    assert data["settings"]["configs"] == {"attention": {"head_dim": 4, "qkv_bias": True}}
+    small = bench_models(names=["mlp"], batch=2, workers=1, repeats=1, warmup=1, budget_s=0.1,
+                         configs={"mlp": {"hidden": [4]}})
+    default = create("model", "mlp")
+    assert 0 < small["results"][0]["params"] < sum(p.numel() for p in default.parameters())
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--set", "mlp.mlp_ratio=-1"], "mlp.mlp_ratio: Input should be greater than 0"),
+    (["--set", "mlp.ratio=2"], "mlp: unknown field 'ratio' (did you mean 'mlp_ratio'?)"),
+    (["--set", "mpl.hidden_dim=4"], "channel_mixer 'mpl' is not registered. Did you mean 'mlp'?"),
+    (["--set", "mlp.dim=4"], "mlp.dim: the channels C of every mixer are set by dim (--dim)"),
+    (["--set", "mlp=3"], "expected NAME.FIELD=VALUE"),
+    (["--set", "mlp.hidden_dim=[4"], "not valid YAML"),
+])
+def test_set_errors_name_the_component_and_field(args, expected):
+    result = CliRunner().invoke(cli, ["bench", "channel-mixers", "--names", "mlp", *args])
+    assert result.exit_code == 2, result.output
+    assert expected in " ".join(result.output.split()), result.output
+
+
+def test_set_for_a_component_that_is_not_measured(registry):
+    with pytest.raises(ForwardkitError, match="'broken', which is not measured"):
+        bench_components("token_mixer", names=["seq-only"], registry=registry, configs={"broken": {}})
+    models = CliRunner().invoke(cli, ["bench", "models", "--names", "mlp", "--set", "mlp.hiden=[8]"])
+    assert models.exit_code == 2 and "mlp: unknown field 'hiden' (did you mean 'hidden'?)" in models.output

@@ -74,3 +74,36 @@ def test_plugin_new_refuses_to_overwrite(cli, tmp_path):
     again = cli("plugin", "new", "some-paper", "--dir", str(tmp_path))
     assert again.returncode == 2 and "already exists" in again.stderr
     assert marker.read_text() == "my notes"
+
+
+def test_plugin_new_writes_valid_files_whatever_the_title(tmp_path):
+    """Every scaffolded file parses (a title with quotes included) and the reproduction spec validates."""
+    import ast
+    import importlib.util
+    import sys
+    import tomllib
+
+    from forwardkit.cli.scaffold import scaffold_plugin
+    from forwardkit.reproduce.spec import ReproductionSpec
+
+    title = 'Mean "Tokens" Are All You Need'
+    folder = scaffold_plugin("quote-paper", parent=tmp_path, title=title, arxiv="2401.00001")
+    project = tomllib.loads((folder / "pyproject.toml").read_text())
+    assert project["project"]["description"] == f"forwardkit plugin: {title}"
+    assert project["project"]["optional-dependencies"]["test"] == ["forwardkit[test]"]
+    for path in folder.rglob("*.py"):
+        ast.parse(path.read_text(), filename=str(path))
+    name = "forwardkit_quote_paper_reproduction"
+    spec = importlib.util.spec_from_file_location(name, folder / "forwardkit_quote_paper" / "reproduction.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[name]
+    assert isinstance(module.SPEC, ReproductionSpec) and module.SPEC.paper == title
+    assert module.SPEC.arms["method"] == {"model": {"token_mixers": "quote_paper_mixer"}}
+    assert "quote_paper_loss_ema" in module.SPEC.base["callbacks"]
+    plugin = (folder / "forwardkit_quote_paper" / "plugin.py").read_text()
+    assert 'add_reproduction(spec="forwardkit_quote_paper.reproduction:SPEC")' in plugin

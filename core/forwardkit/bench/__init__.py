@@ -2,14 +2,16 @@
 
 :func:`bench_components` measures token or channel mixers over token counts (with the builtin baseline
 of the kind always included) and fits the scaling exponent; :func:`bench_models` measures registered
-models at their default configs. Both return the results JSON document (see
-:func:`forwardkit.bench.report.payload`).
+models (at their default configs unless told otherwise). Both take ``configs``, config fields per
+component name (``{"attention": {"head_dim": 16}}``, what ``forwardkit bench ... --set
+attention.head_dim=16`` passes), validated against each component's Config before anything runs. Both
+return the results JSON document (see :func:`forwardkit.bench.report.payload`).
 """
 
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from forwardkit.bench.mixers import (
@@ -23,7 +25,7 @@ from forwardkit.bench.mixers import (
 from forwardkit.bench.report import exponents, fit_exponent, payload
 from forwardkit.parallel import plan_workers
 
-__all__ = ["bench_components", "bench_models", "exponents", "fit_exponent", "resolve_names"]
+__all__ = ["bench_components", "bench_models", "check_configs", "exponents", "fit_exponent", "resolve_names"]
 
 INTERFERENCE_NOTE = ("{workers} workers ran concurrently: their timings interfere (shared caches and "
                      "memory bandwidth); use --workers 1 for the cleanest numbers")
@@ -44,6 +46,48 @@ def resolve_names(kind: str, names: Sequence[str] | None, registry: Any = None) 
     if baseline and (kind, baseline) in reg and baseline not in chosen:
         chosen.insert(0, baseline)
     return list(dict.fromkeys(chosen))
+
+
+def check_configs(
+    kind: str, chosen: Sequence[str], configs: Mapping[str, Mapping[str, Any]] | None, registry: Any = None
+) -> dict[str, dict[str, Any]]:
+    """Validate config fields per component (``{name: {field: value}}``) for a benchmark of ``chosen``.
+
+    Raises (CLI exit status 2) :class:`~forwardkit.errors.UnknownComponentError` for a name that is not
+    registered, :class:`~forwardkit.errors.ForwardkitError` for one that is not measured (or a mixer's
+    ``dim``, which ``dim=`` sets for all), and :class:`~forwardkit.errors.ConfigError` naming
+    ``name.field`` for a value the component's Config rejects. Returns plain dicts.
+    """
+    from forwardkit.errors import ForwardkitError
+    from forwardkit.registry import default_registry
+
+    reg = registry or default_registry()
+    checked: dict[str, dict[str, Any]] = {}
+    for name, fields in (configs or {}).items():
+        reg.get(kind, name)  # an unknown name raises with close matches
+        if name not in chosen:
+            raise ForwardkitError(f"config fields were given for {kind} {name!r}, which is not measured "
+                                  f"(measured: {', '.join(chosen)}); add it to the names")
+        if not isinstance(fields, Mapping):
+            raise ForwardkitError(f"the config of {kind} {name!r} must be a mapping of fields, got {fields!r}")
+        if kind in KIND_BASELINE and "dim" in fields:
+            raise ForwardkitError(f"{name}.dim: the channels C of every mixer are set by dim (--dim), "
+                                  "not per component")
+        _validate_fields(kind, name, dict(fields), reg)
+        checked[name] = dict(fields)
+    return checked
+
+
+def _validate_fields(kind: str, name: str, fields: dict[str, Any], registry: Any) -> None:
+    """Validate ``fields`` against the Config of ``kind/name``; issues are named ``name.field``."""
+    from forwardkit.config import SPEC_TYPES
+    from forwardkit.errors import ConfigError, ConfigIssue
+
+    try:
+        SPEC_TYPES[kind].parse({"name": name, **fields}, registry=registry)
+    except ConfigError as err:
+        issues = [ConfigIssue(f"{name}.{i.loc}" if i.loc else name, i.msg, list(i.allowed)) for i in err.issues]
+        raise ConfigError(issues, source=f"the config of {kind} {name!r}") from None
 
 
 def _settings(**values: Any) -> dict[str, Any]:
@@ -71,18 +115,23 @@ def bench_components(
     device: str = "cpu",
     registry: Any = None,
     on_done: Callable[[list[dict[str, Any]]], None] | None = None,
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Measure every chosen component of ``kind`` at every rank and size; the results document."""
+    """Measure every chosen component of ``kind`` at every rank and size; the results document.
+
+    ``configs`` gives config fields per component name (see :func:`check_configs`); the others are built
+    at their defaults."""
     chosen = resolve_names(kind, names, registry)
+    fields = check_configs(kind, chosen, configs, registry)
     n_workers, threads = plan_workers(len(chosen) * len(ranks), workers)
     jobs = [Job(kind=kind, name=name, rank=rank, sizes=list(sizes), dim=dim, batch=batch, threads=threads,
-                warmup=warmup, repeats=repeats, budget_s=budget_s, device=device)
+                warmup=warmup, repeats=repeats, budget_s=budget_s, device=device, extra=fields.get(name, {}))
             for name in chosen for rank in ranks]
     rows = run_jobs(jobs, workers=n_workers, registry=registry, runner=run_job, on_done=on_done)
     notes = [INTERFERENCE_NOTE.format(workers=n_workers)] if n_workers > 1 else []
     settings = _settings(names=chosen, ranks=list(ranks), sizes=list(sizes), dim=dim, batch=batch,
                          workers=n_workers, threads_per_worker=threads, repeats=repeats, warmup=warmup,
-                         device=device, baseline=KIND_BASELINE.get(kind))
+                         device=device, baseline=KIND_BASELINE.get(kind), configs=fields)
     return payload(kind, rows, settings, notes)
 
 
@@ -97,8 +146,12 @@ def bench_models(
     device: str = "cpu",
     registry: Any = None,
     on_done: Callable[[list[dict[str, Any]]], None] | None = None,
+    configs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Measure registered models (default configs) on ``example_batch(batch)``; the results document."""
+    """Measure registered models on ``example_batch(batch)``; the results document.
+
+    Each model is built at its default config, with the fields ``configs`` gives for its name (see
+    :func:`check_configs`)."""
     from forwardkit.bench.models import ModelJob, run_model_job
     from forwardkit.registry import default_registry
 
@@ -106,11 +159,12 @@ def bench_models(
     chosen = list(names) if names else reg.names("model")
     for name in chosen:
         reg.get("model", name)
+    fields = check_configs("model", chosen, configs, reg)
     n_workers, threads = plan_workers(len(chosen), workers)
     jobs = [ModelJob(name=name, batch=batch, threads=threads, warmup=warmup, repeats=repeats,
-                     budget_s=budget_s, device=device) for name in chosen]
+                     budget_s=budget_s, device=device, config=fields.get(name, {})) for name in chosen]
     rows = run_jobs(jobs, workers=n_workers, registry=registry, runner=run_model_job, on_done=on_done)
     notes = [INTERFERENCE_NOTE.format(workers=n_workers)] if n_workers > 1 else []
     settings = _settings(names=chosen, batch=batch, workers=n_workers, threads_per_worker=threads,
-                         repeats=repeats, warmup=warmup, device=device)
+                         repeats=repeats, warmup=warmup, device=device, configs=fields)
     return payload("model", rows, settings, notes)

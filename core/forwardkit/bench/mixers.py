@@ -42,6 +42,7 @@ class Job:
     #: at most this many seconds of timed repeats per measurement (at least 3 repeats)
     budget_s: float = 3.0
     device: str = "cpu"
+    #: config fields of the component (besides ``dim``), e.g. ``{"head_dim": 16}``
     extra: dict[str, Any] = field(default_factory=dict)
 
     def skipped(self, reason: str) -> list[dict[str, Any]]:

@@ -1,9 +1,9 @@
-"""Measure registered models at their default configs on ``Model.example_batch`` inputs."""
+"""Measure registered models (default configs, or the fields a job gives) on ``Model.example_batch`` inputs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from forwardkit.bench.mixers import _error, _timed, peak_bytes
@@ -11,7 +11,7 @@ from forwardkit.bench.mixers import _error, _timed, peak_bytes
 
 @dataclass
 class ModelJob:
-    """One model (default config) at one batch size."""
+    """One model at one batch size: its default config with the fields of ``config``."""
 
     name: str
     batch: int = 32
@@ -20,6 +20,7 @@ class ModelJob:
     repeats: int = 7
     budget_s: float = 3.0
     device: str = "cpu"
+    config: dict[str, Any] = field(default_factory=dict)
 
     def skipped(self, reason: str) -> list[dict[str, Any]]:
         return [{"kind": "model", "name": self.name, "batch": self.batch, "status": "skipped", "reason": reason}]
@@ -46,7 +47,7 @@ def run_model_job(job: ModelJob, registry: Any = None) -> list[dict[str, Any]]:
 
     torch.set_num_threads(max(1, job.threads))
     try:
-        model = build_model(job.name, registry=registry).to(job.device).train()
+        model = build_model({"name": job.name, **job.config}, registry=registry).to(job.device).train()
         batch = model.example_batch(job.batch, generator=torch.Generator().manual_seed(0))
         batch = {k: v.to(job.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     except Exception as exc:

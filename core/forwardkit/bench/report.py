@@ -111,6 +111,10 @@ def print_report(data: dict[str, Any], console: Any = None) -> None:
             fit.add_row(e["name"], str(e["rank"]), ",".join(map(str, e["sizes"])), _fmt(e["fwdbwd_exponent"]),
                         _fmt(e["fwd_exponent"]), _fmt(e["macs_exponent"]))
         out.print(fit)
+    configs = settings.get("configs") or {}
+    if configs:
+        out.print("configs: " + "; ".join(f"{name} " + ", ".join(f"{k}={v!r}" for k, v in fields.items())
+                                          for name, fields in configs.items()))
     threads = settings["threads_per_worker"]
     out.print(f"device {settings['device']}, {settings['workers']} worker(s) x {threads} thread(s); "
               f"peak MB: {settings['memory_method']}")

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from forwardkit.cli.common import friendly_errors
+from forwardkit.cli.common import friendly_errors, set_path, split_set
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # keep the profiler's start/stop lines out of the tables
 
@@ -36,9 +36,35 @@ def _names(value: str | None) -> list[str] | None:
     return [v for v in value.replace(" ", "").split(",") if v] if value else None
 
 
+def component_sets(kind: str, pairs: tuple[str, ...] | list[str], registry: Any = None) -> dict[str, dict[str, Any]]:
+    """``("attention.head_dim=16",)`` -> ``{"attention": {"head_dim": 16}}`` (values read as YAML).
+
+    The name is the longest registered ``kind`` name that the key starts with (names may hold dots),
+    else the key's first part; the rest is the field path. The fields are validated later, against the
+    component's Config (:func:`forwardkit.bench.check_configs`)."""
+    from forwardkit.registry import default_registry
+
+    if not pairs:
+        return {}
+    known = sorted((registry or default_registry()).names(kind), key=len, reverse=True)
+    out: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, value = split_set(pair)
+        name = next((n for n in known if key.startswith(n + ".")), key.partition(".")[0])
+        path = key[len(name) + 1:]
+        if not path:
+            raise click.BadParameter(f"expected NAME.FIELD=VALUE (e.g. attention.head_dim=16), got {pair!r}",
+                                     param_hint="--set")
+        set_path(out.setdefault(name, {}), path.split("."), value)
+    return out
+
+
 def _common(func: F) -> F:
     options = [
         click.option("--names", help="comma-separated component names (default: every installed one)"),
+        click.option("--set", "sets", multiple=True, metavar="NAME.FIELD=VALUE",
+                     help="a config field of one component, e.g. --set attention.head_dim=16 (repeatable; "
+                          "values are YAML)"),
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="parallel processes (default: cores, at most one per job); 1 runs in-process"),
         click.option("--repeats", type=click.IntRange(min=1), default=7, show_default=True,
@@ -95,14 +121,16 @@ def _progress(as_json: bool) -> Callable[[list[dict[str, Any]]], None]:
     return report
 
 
-def _bench_mixers(kind: str, names: str | None, ranks: list[int], sizes: list[int] | None, dim: int, batch: int,
-                  workers: int | None, repeats: int, as_json: bool, out_dir: Path | None, quick: bool) -> None:
+def _bench_mixers(kind: str, names: str | None, sets: tuple[str, ...], ranks: list[int], sizes: list[int] | None,
+                  dim: int, batch: int, workers: int | None, repeats: int, as_json: bool, out_dir: Path | None,
+                  quick: bool) -> None:
     from forwardkit.bench import bench_components
 
     chosen_sizes = sizes or (QUICK_SIZES if quick else DEFAULT_SIZES)
     data = bench_components(kind, names=_names(names), ranks=ranks, sizes=chosen_sizes, dim=dim, batch=batch,
                             workers=workers, repeats=3 if quick else repeats, warmup=1 if quick else 2,
-                            budget_s=1.0 if quick else 3.0, on_done=_progress(as_json))
+                            budget_s=1.0 if quick else 3.0, on_done=_progress(as_json),
+                            configs=component_sets(kind, sets))
     _emit(data, as_json, out_dir)
 
 
@@ -131,11 +159,12 @@ def channel_mixers_cmd(**kwargs: Any) -> None:
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="batch size")
 @_common
 @friendly_errors
-def models_cmd(names: str | None, batch: int, workers: int | None, repeats: int, as_json: bool,
-               out_dir: Path | None, quick: bool) -> None:
-    """Registered models at their default configs, on inputs from Model.example_batch."""
+def models_cmd(names: str | None, sets: tuple[str, ...], batch: int, workers: int | None, repeats: int,
+               as_json: bool, out_dir: Path | None, quick: bool) -> None:
+    """Registered models at their default configs (or with --set fields), on inputs from Model.example_batch."""
     from forwardkit.bench import bench_models
 
     data = bench_models(names=_names(names), batch=batch, workers=workers, repeats=3 if quick else repeats,
-                        warmup=1 if quick else 2, budget_s=1.0 if quick else 3.0, on_done=_progress(as_json))
+                        warmup=1 if quick else 2, budget_s=1.0 if quick else 3.0, on_done=_progress(as_json),
+                        configs=component_sets("model", sets))
     _emit(data, as_json, out_dir)

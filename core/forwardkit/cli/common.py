@@ -26,3 +26,37 @@ def friendly_errors(func: F) -> F:
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def split_set(pair: str, *, option: str = "--set") -> tuple[str, Any]:
+    """``"trainer.epochs=3"`` -> ``("trainer.epochs", 3)``: the dotted key and the value read as YAML."""
+    import yaml
+
+    key, sep, raw = pair.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=option)
+    try:
+        return key, yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        why = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise click.BadParameter(f"{pair!r}: the value is not valid YAML ({why})", param_hint=option) from None
+
+
+def set_path(tree: dict[str, Any], parts: list[str], value: Any) -> None:
+    """Put ``value`` at the nested path ``parts`` of ``tree`` (creating the mappings on the way)."""
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise click.BadParameter(f"{'.'.join(parts)}: {part!r} was already given a value", param_hint="--set")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_sets(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``("trainer.epochs=3", "model.dims=[8,16]")`` -> nested dict (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, value = split_set(pair)
+        set_path(out, key.split("."), value)
+    return out

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from forwardkit.cli.common import friendly_errors
+from forwardkit.cli.common import friendly_errors, parse_sets
 from forwardkit.errors import ForwardkitError
 from forwardkit.kinds import KINDS
 
@@ -125,31 +125,20 @@ def schema_cmd(output: Path | None) -> None:
 @click.argument("experiment", type=click.Path(path_type=Path))
 @friendly_errors
 def validate_cmd(experiment: Path) -> None:
-    """Validate an experiment file exactly as ``forwardkit run`` will."""
-    from forwardkit.config import load_experiment
+    """Validate an experiment file (or a multi-stage one) exactly as ``forwardkit run`` will."""
+    from forwardkit.config import load_experiment, read_mapping
+    from forwardkit.config.stages import is_multi_stage, validate_stages
 
+    data = read_mapping(experiment)
+    if is_multi_stage(data):
+        spec, _ = validate_stages(data, source=str(experiment))
+        click.echo(f"{experiment}: valid ({len(spec.stages)} stages: {', '.join(s.name for s in spec.stages)})")
+        return
     exp = load_experiment(experiment)
     parts = [f"data={exp.data.name}", f"model={exp.model.name}"]
     parts += [f"{label}={','.join(s.name for s in specs)}" for label, specs in
               (("adapters", exp.adapters), ("callbacks", exp.callbacks), ("compressors", exp.compressors)) if specs]
     click.echo(f"{experiment}: valid ({'; '.join(parts)})")
-
-
-def _parse_sets(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``("trainer.epochs=3", "model.dims=[8,16]")`` -> nested dict (values parsed as YAML)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--set")
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw)
-    return out
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -178,15 +167,18 @@ def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | No
     """Train an experiment (YAML/JSON). With no EXPERIMENT: the token-mixer bake-off on digits."""
     from forwardkit.config import read_mapping
 
-    overrides = _parse_sets(sets)
-    if quiet:
-        overrides = _merge(overrides, {"trainer": {"progress": "none"}})
+    sets_only = parse_sets(sets)
+    overrides = _merge(sets_only, {"trainer": {"progress": "none"}}) if quiet else sets_only
     if experiment is None and resume_dir is None:
         from forwardkit.config import resolve_config
         from forwardkit.engine.bakeoff import BakeoffConfig, run_bakeoff
 
         cfg = resolve_config(BakeoffConfig, None, _merge(BakeoffConfig().model_dump(), overrides))
         run_bakeoff(cfg, out_dir=run_dir, verbose=not quiet)
+        return
+    if (resume_dir is not None and (resume_dir / "stages.json").is_file()) or (
+            experiment is not None and resume_dir is None and _is_multi_stage_file(experiment)):
+        _run_stages(experiment, resume_dir, run_dir, sets_only, nproc, quiet)
         return
     if resume_dir is not None:
         if not (resume_dir / "experiment.json").is_file():
@@ -213,6 +205,32 @@ def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | No
         _train(*payload)
 
 
+def _is_multi_stage_file(path: Path) -> bool:
+    from forwardkit.config import read_mapping
+    from forwardkit.config.stages import is_multi_stage
+
+    return is_multi_stage(read_mapping(path))
+
+
+def _run_stages(experiment: Path | None, resume_dir: Path | None, run_dir: Path | None, overrides: dict[str, Any],
+                nproc: int, quiet: bool) -> None:
+    """``forwardkit run`` of a multi-stage experiment (``--set`` applies to its top level: base, seed, ...)."""
+    from forwardkit.config import read_mapping
+    from forwardkit.config.stages import validate_stages
+    from forwardkit.engine.stages import run_stages
+
+    if nproc > 1:
+        raise ForwardkitError("--nproc is not supported for multi-stage experiments yet; run each stage's "
+                              "experiment with --nproc, or use one process")
+    path = experiment or (resume_dir / "stages.json" if resume_dir is not None else None)
+    assert path is not None
+    data = _merge(read_mapping(path), overrides)
+    if quiet:
+        data["stages"] = [_merge(stage, {"trainer": {"progress": "none"}}) for stage in data.get("stages", [])]
+    validate_stages(data, source=str(path))  # fail here, before anything trains
+    run_stages(data, run_dir=resume_dir or run_dir, resume=resume_dir is not None, verbose=not quiet)
+
+
 def _train(experiment: dict[str, Any], run_dir: str, resume: bool) -> None:
     from forwardkit.engine.distributed import shutdown
     from forwardkit.engine.trainer import fit
@@ -236,13 +254,13 @@ def plugin_group() -> None:
 @click.option("--arxiv", default=None, help="the paper's arXiv id")
 @friendly_errors
 def plugin_new_cmd(slug: str, parent: Path, title: str | None, arxiv: str | None) -> None:
-    """Scaffold plugin SLUG: pyproject with the entry point, a working token mixer, tests, method card."""
+    """Scaffold plugin SLUG: pyproject with the entry point and a test extra, a working token mixer and
+    callback, tests running the conformance kit, a reproduction spec, method card."""
     from forwardkit.cli.scaffold import scaffold_plugin
 
     folder = scaffold_plugin(slug, parent=parent, title=title, arxiv=arxiv)
     click.echo(f"created {folder}")
-    click.echo(f"next: pip install -e {folder} && forwardkit show {slug.replace('-', '_')}_mixer "
-               f"&& pytest {folder / 'tests'}")
+    click.echo(f"next: pip install -e \"{folder}[test]\" && pytest {folder} && forwardkit reproduce {slug} --smoke")
 
 
 from forwardkit.cli.reproduce import reproduce as _reproduce  # noqa: E402, I001

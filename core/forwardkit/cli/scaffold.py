@@ -15,7 +15,7 @@ _SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
 def names_for(slug: str) -> dict[str, str]:
-    """Every name derived from a slug: distribution, package, class prefix, mixer name."""
+    """Every name derived from a slug: distribution, package, class prefix, mixer and callback names."""
     if not _SLUG.match(slug):
         raise ForwardkitError(
             f"plugin slug {slug!r} is not valid: use lowercase letters, digits and single dashes, "
@@ -28,14 +28,18 @@ def names_for(slug: str) -> dict[str, str]:
         "package": f"forwardkit_{under}",
         "Class": "".join(part.capitalize() for part in slug.split("-")),
         "mixer_name": f"{under}_mixer",
+        "callback_name": f"{under}_loss_ema",
     }
 
 
 def scaffold_plugin(slug: str, *, parent: Path, title: str | None = None, arxiv: str | None = None) -> Path:
-    """Create ``parent/slug`` with a plugin that installs, registers and passes the conformance kit."""
+    """Create ``parent/slug`` with a plugin that installs, registers and passes the conformance kit: a token
+    mixer, a callback, their tests, a reproduction spec and the method card's outline."""
     values = names_for(slug)
     values["title"] = title or f"The paper behind {slug}"
     values["title_repr"] = json.dumps(values["title"])
+    # a JSON string without ASCII escapes is also a TOML basic string, whatever quotes the title holds
+    values["description_toml"] = json.dumps(f"forwardkit plugin: {values['title']}", ensure_ascii=False)
     values["arxiv_repr"] = json.dumps(arxiv) if arxiv else "None"
     values["arxiv_line"] = f" (arXiv:{arxiv})" if arxiv else ""
     target = Path(parent) / slug

@@ -8,7 +8,7 @@ PLUGINS := $(sort $(patsubst plugins/%/pyproject.toml,%,$(wildcard plugins/*/pyp
 STAMP := $(VENV)/.forwardkit-installed
 JOBS ?= 2
 
-.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead notebooks wheelhouse clean
+.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead notebooks wheelhouse suite-seconds clean
 
 export NO_MKDOCS_2_WARNING := 1
 export DISABLE_MKDOCS_2_WARNING := true
@@ -37,6 +37,11 @@ pytest: setup
 	$(VENV)/bin/pytest -n $(JOBS) -q
 
 test: setup lint typecheck pytest
+
+# The suite's test-seconds per plugin (kit, own tests, smoke reproduction; see conftest.py), kept in
+# benchmarks/results/ (every `make test` writes build/suite-seconds.json and enforces the per-plugin budget).
+suite-seconds: setup
+	$(VENV)/bin/pytest -n $(JOBS) -q --suite-seconds benchmarks/results/suite_seconds.json
 
 docs: setup
 	$(VENV)/bin/mkdocs build --strict

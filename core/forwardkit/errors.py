@@ -14,6 +14,29 @@ class ForwardkitError(Exception):
     """Base class of every error forwardkit raises deliberately (CLI exit code 2)."""
 
 
+def close_matches(word: str, candidates: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """The candidates closest to ``word``, ignoring case (``MLP`` finds ``mlp``, ``Lr`` finds ``lr``)."""
+    by_fold: dict[str, str] = {}
+    for c in candidates:
+        by_fold.setdefault(str(c).casefold(), str(c))
+    return [by_fold[m] for m in difflib.get_close_matches(str(word).casefold(), list(by_fold), n=n, cutoff=cutoff)]
+
+
+class ComponentConflictError(ForwardkitError, KeyError):
+    """A component name that two or more plugins registered: none of them is used until one is pinned."""
+
+    def __init__(self, *, kind: str, name: str, plugins: Sequence[str]) -> None:
+        self.kind, self.name, self.plugins = kind, name, list(plugins)
+        choices = " or ".join(f"{kind}/{name}={p}" for p in self.plugins)
+        super().__init__(
+            f"{kind} {name!r} is registered by several plugins ({', '.join(self.plugins)}), so none of them is used. "
+            f"Uninstall one, or pin the one you mean with the environment variable FORWARDKIT_PIN={choices} "
+            "(comma-separated pins; see forwardkit doctor)")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class UnknownComponentError(ForwardkitError, KeyError):
     """A component name that no installed plugin registered under that kind."""
 
@@ -29,7 +52,7 @@ class UnknownComponentError(ForwardkitError, KeyError):
         self.kind = kind
         self.name = name
         self.known = sorted(known)
-        self.close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.6)
+        self.close = close_matches(name, self.known)
         self.other_kinds = list(other_kinds)
         self.install_hint = install_hint
         super().__init__(self.message())
@@ -57,7 +80,7 @@ class UnknownKindError(ForwardkitError, ValueError):
     def __init__(self, kind: str, allowed: Sequence[str]) -> None:
         self.kind = kind
         self.allowed = list(allowed)
-        close = difflib.get_close_matches(kind, self.allowed, n=1)
+        close = close_matches(kind, self.allowed, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         super().__init__(f"unknown kind {kind!r}; allowed kinds: {', '.join(self.allowed)}.{hint}")
 

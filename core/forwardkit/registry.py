@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from importlib.resources import files
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import pluggy
 
 from forwardkit import hookspecs
-from forwardkit.errors import PluginError, UnknownComponentError, UnknownKindError
+from forwardkit.errors import ComponentConflictError, PluginError, UnknownComponentError, UnknownKindError
 from forwardkit.kinds import KINDS
 from forwardkit.registration import ComponentInfo, Paper, PluginStatus, Registrar, import_path
 
@@ -48,8 +49,12 @@ class _PluginManager(pluggy.PluginManager):
 class Registry:
     """Components by (kind, name), plus the load status of every plugin that was tried."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pins: Mapping[str, str] | None = None) -> None:
         self._components: dict[tuple[str, str], ComponentInfo] = {}
+        #: names claimed by more than one plugin: every claim, in load order (none of them is used unpinned)
+        self.conflicts: dict[tuple[str, str], list[ComponentInfo]] = {}
+        #: ``"kind/name" -> plugin``: which claim of a conflicting name to use (default: ``FORWARDKIT_PIN``)
+        self.pins: dict[str, str] = dict(pins) if pins is not None else pins_from_env()
         self.plugins: dict[str, PluginStatus] = {}
         #: plugin name -> the path of its declared reproduction spec (see Registrar.add_reproduction)
         self.reproductions: dict[str, str] = {}
@@ -68,16 +73,31 @@ class Registry:
         return registry
 
     def load_entry_points(self) -> None:
-        eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+        """Load every ``forwardkit`` entry point; entry points that share a name are all loaded (the later
+        ones as ``<name>#<distribution>``) and reported, so that neither silently displaces the other."""
+
+        def dist_name(ep: Any) -> str:
+            dist = getattr(ep, "dist", None)
+            return dist.name if dist is not None else ""
+
+        eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.name, dist_name(ep)))
+        owners: dict[str, list[str]] = {}
+        for ep in eps:
+            owners.setdefault(ep.name, []).append(dist_name(ep) or ep.value)
         for ep in eps:
             dist = getattr(ep, "dist", None)
-            self.load_plugin(
-                ep.name,
+            name = ep.name if ep.name not in self.plugins else f"{ep.name}#{dist_name(ep) or ep.value}"
+            status = self.load_plugin(
+                name,
                 ep.load,
                 module=ep.value,
                 distribution=dist.name if dist else None,
                 version=dist.version if dist else None,
             )
+            if len(owners[ep.name]) > 1:
+                status.ok = False
+                status.problems.append(f"entry-point name {ep.name!r} is used by several distributions "
+                                       f"({', '.join(owners[ep.name])}); uninstall all but one")
 
     def load_plugin(
         self,
@@ -98,11 +118,15 @@ class Registry:
         self.plugins[name] = status
         try:
             plugin = loader()
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a plugin cannot end every command
             return _fail(status, "import failed", exc)
         try:
             self._pm.register(plugin, name=name)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             return _fail(status, "invalid hook", exc)
         impls = [i for i in self._pm.hook.forwardkit_register.get_hookimpls() if i.plugin_name == name]
         if not impls:
@@ -113,22 +137,43 @@ class Registry:
         try:
             for impl in impls:
                 impl.function(**{arg: registrar for arg in impl.argnames})
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             return _fail(status, "forwardkit_register raised", exc)
         status.problems.extend(registrar.problems)
         for info in registrar.staged:
-            key = (info.kind, info.name)
-            if key in self._components:
-                owner = self._components[key].plugin
-                status.problems.append(f"{info.qualname}: name already registered by plugin {owner!r}")
-                continue
-            self._components[key] = info
+            self._claim(info)
             status.components.append(info.qualname)
         if registrar.reproduction is not None:
             self.reproductions[name] = registrar.reproduction
         if status.problems:
             status.ok = False
         return status
+
+    def _claim(self, info: ComponentInfo) -> None:
+        """Record a plugin's claim of a name; a second claim makes the name a conflict that nobody wins."""
+        key = (info.kind, info.name)
+        if key not in self._components and key not in self.conflicts:
+            self._components[key] = info
+            return
+        claims = self.conflicts.setdefault(key, [self._components.pop(key)] if key in self._components else [])
+        claims.append(info)
+        plugins = [c.plugin for c in claims]
+        for claim in claims:
+            status = self.plugins.get(claim.plugin)
+            if status is None:
+                continue
+            others = ", ".join(repr(p) for p in plugins if p != claim.plugin)
+            problem = (f"{info.qualname}: also registered by plugin {others}; the name is unusable until one is "
+                       f"uninstalled or pinned (FORWARDKIT_PIN={info.qualname}=<plugin>)")
+            status.problems = [x for x in status.problems if not x.startswith(f"{info.qualname}: also registered")]
+            status.problems.append(problem)
+            status.ok = False
+        pinned = self.pins.get(info.qualname)
+        chosen = [c for c in claims if c.plugin == pinned]
+        if chosen:
+            self._components[key] = chosen[0]
 
     def register_class(
         self, kind: str, name: str, cls: Any, *, config: Any = None, summary: str = "", plugin: str = "local"
@@ -158,6 +203,9 @@ class Registry:
         try:
             return self._components[(kind, name)]
         except KeyError:
+            if (kind, name) in self.conflicts:
+                raise ComponentConflictError(kind=kind, name=name,
+                                             plugins=[c.plugin for c in self.conflicts[(kind, name)]]) from None
             raise UnknownComponentError(
                 kind=kind,
                 name=name,
@@ -181,11 +229,23 @@ class Registry:
         return sorted(chosen, key=lambda c: (KINDS.index(c.kind), c.name))
 
     def find(self, name: str) -> list[ComponentInfo]:
-        """Every component called ``name``, of any kind."""
-        return [self._components[(k, name)] for k in self.kinds_of(name)]
+        """Every component called ``name``, of any kind (every claim of a conflicting name)."""
+        found = [self._components[(k, name)] for k in self.kinds_of(name)]
+        return found + [c for (k, n), claims in self.conflicts.items() if n == name and (k, n) not in self._components
+                        for c in claims]
 
     def failed_plugins(self) -> list[PluginStatus]:
         return [p for p in self.plugins.values() if not p.ok]
+
+
+def pins_from_env() -> dict[str, str]:
+    """``FORWARDKIT_PIN="token_mixer/pooling=metaformer-baselines,model/x=other"`` as a mapping."""
+    out: dict[str, str] = {}
+    for part in os.environ.get("FORWARDKIT_PIN", "").split(","):
+        if "=" in part:
+            key, _, plugin = part.partition("=")
+            out[key.strip()] = plugin.strip()
+    return out
 
 
 def _fail(status: PluginStatus, what: str, exc: BaseException) -> PluginStatus:

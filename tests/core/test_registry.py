@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from forwardkit import registry as registry_mod
-from forwardkit.errors import UnknownComponentError, UnknownKindError
+from forwardkit.errors import ComponentConflictError, UnknownComponentError, UnknownKindError
 from forwardkit.registry import Registry
 
 
@@ -66,13 +66,43 @@ def test_hook_that_raises_registers_nothing_of_that_plugin():
     assert ("token_mixer", "first") not in reg
 
 
-def test_taken_name_is_rejected_and_reported_first_one_wins():
+def test_a_name_claimed_twice_is_a_conflict_nobody_wins_until_pinned():
+    reg = Registry(pins={})
+    first = reg.load_plugin("a", lambda: module_with(good))
+    second = reg.load_plugin("b", lambda: module_with(good))
+    with pytest.raises(ComponentConflictError, match=r"registered by several plugins \(a, b\)") as err:
+        reg.get("token_mixer", "fake_mix")
+    assert "FORWARDKIT_PIN=token_mixer/fake_mix=a or token_mixer/fake_mix=b" in str(err.value)
+    assert not first.ok and not second.ok  # both are reported
+    assert "also registered by plugin 'b'" in first.problems[0] and "also registered by plugin 'a'" in second.problems[0]
+    assert [c.plugin for c in reg.find("fake_mix")] == ["a", "b"]  # `forwardkit show` names both
+    pinned = Registry(pins={"token_mixer/fake_mix": "b"})
+    pinned.load_plugin("a", lambda: module_with(good))
+    pinned.load_plugin("b", lambda: module_with(good))
+    assert pinned.get("token_mixer", "fake_mix").plugin == "b"
+
+
+def test_pins_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FORWARDKIT_PIN", "token_mixer/fake_mix=b, model/x=c")
+    assert Registry().pins == {"token_mixer/fake_mix": "b", "model/x": "c"}
+
+
+def test_a_plugin_that_exits_at_import_is_isolated():
     reg = Registry()
+
+    def exits():
+        raise SystemExit(3)
+
+    status = reg.load_plugin("quits", exits)
+    assert not status.ok and "SystemExit" in status.error
     reg.load_plugin("a", lambda: module_with(good))
-    status = reg.load_plugin("b", lambda: module_with(good))
     assert reg.get("token_mixer", "fake_mix").plugin == "a"
-    assert not status.ok
-    assert "already registered by plugin 'a'" in status.problems[0]
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reg.load_plugin("ctrl-c", interrupted)
 
 
 def test_invalid_registrations_are_problems_not_crashes():
@@ -146,10 +176,50 @@ def test_real_entry_points_broken_plugins_do_not_break_listing(tmp_path, cli):
     data = json.loads(result.stdout)
     names = {(c["kind"], c["name"]): c["plugin"] for c in data["components"]}
     assert names[("token_mixer", "good_mixer")] == "goodplug"
-    assert names[("token_mixer", "attention")] == "builtin"
+    assert ("token_mixer", "attention") not in names  # claimed by builtin and by "taken": nobody wins
     failed = {p["name"]: p for p in data["failed_plugins"]}
     assert "import boom" in failed["raises"]["error"]
-    assert "already registered" in failed["taken"]["problems"][0]
+    assert "also registered by plugin 'builtin'" in failed["taken"]["problems"][0]
+    assert "also registered by plugin 'taken'" in failed["builtin"]["problems"][0]
+    pinned = cli("list", "--json", env={"PYTHONPATH": str(site), "FORWARDKIT_PIN": "token_mixer/attention=builtin"})
+    assert {(c["kind"], c["name"]): c["plugin"] for c in json.loads(pinned.stdout)["components"]}[
+        ("token_mixer", "attention")] == "builtin"
     doctor = cli("doctor", env={"PYTHONPATH": str(site)})
     assert doctor.returncode == 1
     assert "import boom" in doctor.stdout
+
+
+def test_colliding_entry_points_and_exiting_plugins_are_reported(tmp_path, cli):
+    site = tmp_path / "site"
+    _fake_distribution(site, "fk-quits", {"quits": "fk_quits"}, {"fk_quits": "raise SystemExit(3)\n"})
+    for dist, module in (("fk-one", "fk_one"), ("fk-two", "fk_two")):
+        _fake_distribution(site, dist, {"dupe": module}, {module: f"""
+            def forwardkit_register(registry):
+                registry.add("token_mixer", "{module}_mixer", target="{module}:M")
+            """})
+    result = cli("list", "--json", env={"PYTHONPATH": str(site)})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    failed = {p["name"]: p for p in data["failed_plugins"]}
+    assert "SystemExit" in failed["quits"]["error"]
+    assert {"dupe", "dupe#fk-two"} <= set(failed)  # both loaded, neither displaced the other
+    assert all("entry-point name 'dupe' is used by several distributions" in " ".join(failed[n]["problems"])
+               for n in ("dupe", "dupe#fk-two"))
+    names = {c["name"] for c in data["components"]}
+    assert {"fk_one_mixer", "fk_two_mixer", "attention"} <= names
+
+
+def test_doctor_deep_imports_every_target(tmp_path, cli):
+    site = tmp_path / "site"
+    _fake_distribution(site, "fk-wrong", {"wrongpath": "fk_wrong"}, {"fk_wrong": """
+        def forwardkit_register(registry):
+            registry.add("token_mixer", "wrong_mixer", target="fk_wrong:DoesNotExist", config="fk_wrong:Nope")
+        """})
+    shallow = cli("doctor", env={"PYTHONPATH": str(site)})
+    assert shallow.returncode == 0, shallow.stdout  # registration alone does not import the class
+    deep = cli("doctor", "--deep", env={"PYTHONPATH": str(site)})
+    assert deep.returncode == 1
+    assert "token_mixer/wrong_mixer: cannot import its class" in deep.stdout and "DoesNotExist" in deep.stdout
+    data = json.loads(cli("doctor", "--deep", "--json", env={"PYTHONPATH": str(site)}).stdout)
+    assert {(i["component"], i["what"]) for i in data["imports"]} == {("token_mixer/wrong_mixer", "class"),
+                                                                      ("token_mixer/wrong_mixer", "config")}

@@ -84,15 +84,33 @@ def show_cmd(name: str, kind: str | None, as_json: bool) -> None:
         print_details(console(), item)
 
 
+def deep_problems(registry: Any) -> list[dict[str, str]]:
+    """Import every registered component's class and config (``doctor --deep``); what fails, and why."""
+    found = []
+    for info in registry.components():
+        for what, load in (("class", info.load), ("config", info.load_config)):
+            try:
+                load()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                found.append({"component": info.qualname, "plugin": info.plugin, "what": what,
+                              "error": f"{type(exc).__name__}: {exc}"})
+    return found
+
+
 @cli.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--deep", is_flag=True, help="also import every component's class and config (imports torch)")
 @friendly_errors
-def doctor_cmd(as_json: bool) -> None:
+def doctor_cmd(as_json: bool, deep: bool) -> None:
     """Every plugin's load status and errors; exits 1 when a plugin has problems."""
     registry = _registry()
     statuses = list(registry.plugins.values())
+    deep_found = deep_problems(registry) if deep else []
     if as_json:
-        click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
+        payload: Any = [s.to_dict() for s in statuses]
+        click.echo(json.dumps({"plugins": payload, "imports": deep_found} if deep else payload, indent=2))
     else:
         from forwardkit.cli.render import console, plugins_table
 
@@ -100,10 +118,14 @@ def doctor_cmd(as_json: bool) -> None:
         out.print(plugins_table(statuses))
         for status in statuses:
             for line in ([status.error] if status.error else []) + status.problems:
-                out.print(f"[red]{status.name}[/]: {line}")
-        if all(s.ok for s in statuses):
-            out.print(f"[green]all {len(statuses)} plugins loaded[/]")
-    sys.exit(0 if all(s.ok for s in statuses) else 1)
+                out.print(f"[red]{status.name}[/]: {line}", markup=True, highlight=False)
+        for item in deep_found:
+            out.print(f"[red]{item['plugin']}[/]: {item['component']}: cannot import its {item['what']}: "
+                      f"{item['error']}", highlight=False)
+        if all(s.ok for s in statuses) and not deep_found:
+            checked = f"; {len(registry.components())} components import" if deep else ""
+            out.print(f"[green]all {len(statuses)} plugins loaded{checked}[/]")
+    sys.exit(0 if all(s.ok for s in statuses) and not deep_found else 1)
 
 
 @cli.command("schema")

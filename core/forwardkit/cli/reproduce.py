@@ -5,7 +5,6 @@ Importing this module imports neither torch nor plugin code; that happens when a
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import Any
 
 import click
 
-from forwardkit.errors import ForwardkitError
+from forwardkit.errors import ForwardkitError, close_matches
 
 
 def repo_plugin_dir(slug: str) -> Path | None:
@@ -38,7 +37,7 @@ def _unknown(slug: str, registry: Any) -> ForwardkitError:
     if slug in registry.plugins:
         return ForwardkitError(f"plugin {slug!r} declares no reproduction. Plugins that do: "
                                f"{', '.join(declared) or '(none installed)'}.")
-    close = difflib.get_close_matches(slug, sorted(set(declared) | set(registry.plugins)), n=3, cutoff=0.5)
+    close = close_matches(slug, sorted(set(declared) | set(registry.plugins)), n=3, cutoff=0.5)
     hint = ("Did you mean " + " or ".join(repr(c) for c in close) + "? ") if close else ""
     return ForwardkitError(f"no installed plugin {slug!r}. {hint}Plugins with a reproduction: "
                            f"{', '.join(declared) or '(none installed)'}.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -10,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, Va
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from forwardkit.config.issues import issues_from_validation, reraisable
-from forwardkit.errors import ConfigError
+from forwardkit.errors import ConfigError, close_matches
 
 
 class ComponentConfig(BaseModel):
@@ -34,7 +33,7 @@ class ComponentConfig(BaseModel):
             return handler(data)
         hints = []
         for key in unknown:
-            close = difflib.get_close_matches(str(key).lower(), sorted(known), n=1)
+            close = close_matches(str(key), sorted(known), n=1)
             hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         errors: list[InitErrorDetails] = [InitErrorDetails(
             type=PydanticCustomError("unknown_field", "unknown field {fields} for {model}",

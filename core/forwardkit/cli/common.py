@@ -60,3 +60,44 @@ def parse_sets(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
         key, value = split_set(pair)
         set_path(out, key.split("."), value)
     return out
+
+
+def apply_sets(data: dict[str, Any], pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``data`` with each ``KEY=VALUE`` put at its dotted path; a number indexes into a list
+    (``model.token_mixers.2.head_dim=8``), missing mappings are created, and a path that cannot be
+    followed names the part that stops it."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for pair in pairs:
+        key, value = split_set(pair)
+        parts = key.split(".")
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            where = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise click.BadParameter(f"{key}: {'.'.join(parts[:i]) or '<root>'} is a list of {len(node)} "
+                                             f"entries, so {part!r} is not one of its indices (0..{len(node) - 1})",
+                                             param_hint="--set")
+                if last:
+                    node[int(part)] = value
+                else:
+                    if isinstance(node[int(part)], str):  # a component given by name: its config follows
+                        node[int(part)] = {"name": node[int(part)]}
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    child = node.get(part)
+                    if child is None:
+                        child = node[part] = {}
+                    elif isinstance(child, str) and not last:
+                        child = node[part] = {"name": child}
+                    node = child
+            else:
+                raise click.BadParameter(f"{key}: {'.'.join(parts[:i])} is {node!r}, not a mapping or a list, so "
+                                         f"{where} cannot be set", param_hint="--set")
+    return out

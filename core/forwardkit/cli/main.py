@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from forwardkit.cli.common import friendly_errors, parse_sets
+from forwardkit.cli.common import apply_sets, friendly_errors
 from forwardkit.errors import ForwardkitError
 from forwardkit.kinds import KINDS
 
@@ -163,16 +163,6 @@ def validate_cmd(experiment: Path) -> None:
     click.echo(f"{experiment}: valid ({'; '.join(parts)})")
 
 
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 @cli.command("run")
 @click.argument("experiment", required=False, type=click.Path(path_type=Path))
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -183,26 +173,32 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="data-parallel processes (DDP: gloo on CPU, nccl on GPU)")
 @click.option("--quiet", is_flag=True, help="no progress output")
+@click.option("--overwrite", is_flag=True, help="start clean in a --run-dir that holds an earlier run (its outputs "
+              "are deleted)")
 @friendly_errors
 def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | None, sets: tuple[str, ...],
-            nproc: int, quiet: bool) -> None:
-    """Train an experiment (YAML/JSON). With no EXPERIMENT: the token-mixer bake-off on digits."""
+            nproc: int, quiet: bool, overwrite: bool) -> None:
+    """Train an experiment (YAML/JSON). With no EXPERIMENT: the token-mixer bake-off on digits.
+
+    Exit status: 0 when the run finished (or a resumed run had already finished), 2 for a bad input, 3
+    when training diverged (a non-finite loss; the last finite checkpoint is kept)."""
     from forwardkit.config import read_mapping
 
-    sets_only = parse_sets(sets)
-    overrides = _merge(sets_only, {"trainer": {"progress": "none"}}) if quiet else sets_only
     if experiment is None and resume_dir is None:
         from forwardkit.config import resolve_config
         from forwardkit.engine.bakeoff import BakeoffConfig, run_bakeoff
 
-        cfg = resolve_config(BakeoffConfig, None, _merge(BakeoffConfig().model_dump(), overrides))
+        data = apply_sets(BakeoffConfig().model_dump(), sets)
+        cfg = resolve_config(BakeoffConfig, None, _quiet(data) if quiet else data)
         run_bakeoff(cfg, out_dir=run_dir, verbose=not quiet)
         return
     if (resume_dir is not None and (resume_dir / "stages.json").is_file()) or (
             experiment is not None and resume_dir is None and _is_multi_stage_file(experiment)):
-        _run_stages(experiment, resume_dir, run_dir, sets_only, nproc, quiet)
+        _run_stages(experiment, resume_dir, run_dir, sets, nproc, quiet, overwrite)
         return
     if resume_dir is not None:
+        if overwrite:
+            raise click.UsageError("--overwrite starts a run afresh; it cannot be combined with --resume")
         if not (resume_dir / "experiment.json").is_file():
             raise ForwardkitError(f"cannot resume: {resume_dir} is not a run directory (it has no experiment.json)")
         saved = resume_dir / "experiment.json"
@@ -213,11 +209,15 @@ def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | No
         data = read_mapping(experiment)
     from forwardkit.config import validate_experiment
 
-    data = _merge(data, overrides)
+    data = apply_sets(data, sets)
+    data = _quiet(data) if quiet else data
     exp = validate_experiment(data, source=str(experiment or resume_dir))  # fail here, before any process starts
+    from forwardkit.engine.rundir import prepare_run_dir
     from forwardkit.engine.trainer import new_run_dir
 
     run_dir = run_dir or new_run_dir(exp)
+    if resume_dir is None:
+        prepare_run_dir(run_dir, overwrite=overwrite)
     payload = (data, str(run_dir), resume_dir is not None)
     if nproc > 1:
         from forwardkit.engine.distributed import launch
@@ -227,6 +227,12 @@ def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | No
         _train(*payload)
 
 
+def _quiet(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``trainer.progress: none`` where ``trainer`` is a mapping (an invalid one stays as it is)."""
+    trainer = data.get("trainer", {})
+    return {**data, "trainer": {**trainer, "progress": "none"}} if isinstance(trainer, dict) else data
+
+
 def _is_multi_stage_file(path: Path) -> bool:
     from forwardkit.config import read_mapping
     from forwardkit.config.stages import is_multi_stage
@@ -234,8 +240,8 @@ def _is_multi_stage_file(path: Path) -> bool:
     return is_multi_stage(read_mapping(path))
 
 
-def _run_stages(experiment: Path | None, resume_dir: Path | None, run_dir: Path | None, overrides: dict[str, Any],
-                nproc: int, quiet: bool) -> None:
+def _run_stages(experiment: Path | None, resume_dir: Path | None, run_dir: Path | None, sets: tuple[str, ...],
+                nproc: int, quiet: bool, overwrite: bool) -> None:
     """``forwardkit run`` of a multi-stage experiment (``--set`` applies to its top level: base, seed, ...)."""
     from forwardkit.config import read_mapping
     from forwardkit.config.stages import validate_stages
@@ -246,11 +252,12 @@ def _run_stages(experiment: Path | None, resume_dir: Path | None, run_dir: Path 
                               "experiment with --nproc, or use one process")
     path = experiment or (resume_dir / "stages.json" if resume_dir is not None else None)
     assert path is not None
-    data = _merge(read_mapping(path), overrides)
-    if quiet:
-        data["stages"] = [_merge(stage, {"trainer": {"progress": "none"}}) for stage in data.get("stages", [])]
+    data = apply_sets(read_mapping(path), sets)
+    if quiet and isinstance(data.get("stages"), list):
+        data["stages"] = [_quiet(stage) if isinstance(stage, dict) else stage for stage in data["stages"]]
     validate_stages(data, source=str(path))  # fail here, before anything trains
-    run_stages(data, run_dir=resume_dir or run_dir, resume=resume_dir is not None, verbose=not quiet)
+    run_stages(data, run_dir=resume_dir or run_dir, resume=resume_dir is not None, verbose=not quiet,
+               overwrite=overwrite)
 
 
 def _train(experiment: dict[str, Any], run_dir: str, resume: bool) -> None:
@@ -258,9 +265,13 @@ def _train(experiment: dict[str, Any], run_dir: str, resume: bool) -> None:
     from forwardkit.engine.trainer import fit
 
     try:
-        fit(experiment, run_dir=run_dir, resume=resume)
+        result = fit(experiment, run_dir=run_dir, resume=resume)
     finally:
         shutdown()
+    if result.diverged:
+        click.echo(f"error: training diverged ({result.stop_reason or 'a non-finite training loss'}); the last "
+                   f"finite checkpoint is kept in {run_dir}", err=True)
+        sys.exit(3)
 
 
 @cli.group("plugin")

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from forwardkit.config.stages import CarryConfig, MultiStageExperiment, StageConfig, validate_stages
+from forwardkit.engine.rundir import prepare_run_dir
 from forwardkit.engine.state import atomic_write_text, dumps_json
 from forwardkit.engine.trainer import Trainer
 from forwardkit.errors import ForwardkitError
@@ -112,7 +113,7 @@ def _save_final(model: nn.Module, folder: Path) -> None:
     tmp.replace(path)
 
 
-def _check_saved(root: Path, spec: MultiStageExperiment, resume: bool) -> None:
+def _check_saved(root: Path, spec: MultiStageExperiment, resume: bool, overwrite: bool = False) -> None:
     saved = root / "stages.json"
     text = json.dumps(spec.model_dump(mode="json"), indent=2)
     if resume:
@@ -121,6 +122,7 @@ def _check_saved(root: Path, spec: MultiStageExperiment, resume: bool) -> None:
         if json.loads(saved.read_text(encoding="utf-8")) != json.loads(text):
             raise ForwardkitError(f"cannot resume: {saved} holds a different multi-stage experiment")
         return
+    prepare_run_dir(root, overwrite=overwrite)
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(saved, text)
 
@@ -133,6 +135,7 @@ def run_stages(
     write: bool = True,
     registry: Registry | None = None,
     verbose: bool = True,
+    overwrite: bool = False,
 ) -> StagesResult:
     """Run every stage in order (see the module docstring); returns the last model and all final metrics."""
     spec, experiments = validate_stages(data, registry=registry)
@@ -140,7 +143,7 @@ def run_stages(
     if write:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         root = Path(run_dir) if run_dir is not None else Path(experiments[0].trainer.out_dir) / f"{spec.name}-{stamp}"
-        _check_saved(root, spec, resume)
+        _check_saved(root, spec, resume, overwrite)
     finals: dict[str, dict[str, float]] = {}
     in_memory: dict[int, dict[str, torch.Tensor]] = {}
     model: nn.Module | None = None

@@ -90,6 +90,8 @@ class Trainer:
         prepare: called with the freshly built model (after the adapters, before compressors and the
             learning rule's setup): how a stage of a multi-stage experiment loads carried weights and
             freezes parameters.
+        overwrite: a new run into a ``run_dir`` that holds an earlier run deletes that run's outputs
+            (without it, such a directory is refused).
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class Trainer:
         world_size: int = 1,
         verbose: bool = True,
         prepare: Callable[[nn.Module], None] | None = None,
+        overwrite: bool = False,
     ) -> None:
         self.experiment = validate_experiment(experiment, registry=registry)
         self.registry = registry or default_registry()
@@ -119,6 +122,7 @@ class Trainer:
         self._built = False
         self._loss_scale = 1.0
         self._prepare = prepare
+        self.overwrite = overwrite
         self._warned_non_finite = False
         self._metrics_records: int | None = None
         #: the checkpoint a resume continued from
@@ -394,18 +398,20 @@ class Trainer:
         #: pays one-time lazy imports, is not timed) and their seconds give the throughput
         self.train_seconds, self.train_samples, self.timed_samples = 0.0, 0, 0
         self.interval: dict[str, list[float]] = {}
+        if not self.resume and self.write and self.rank == 0 and self.run_dir is not None:
+            from forwardkit.engine.rundir import prepare_run_dir
+
+            prepare_run_dir(self.run_dir, overwrite=self.overwrite)
         self.metrics = MetricsLog(self.run_dir if self.write and self.rank == 0 else None,
                                   tensorboard=tcfg.tensorboard)
-        start_epoch, start_batch = 0, 0
+        start_epoch, start_batch, done = 0, 0, False
         if self.resume:
             start_epoch, start_batch, finished = self._restore()
             done = finished and (self.ctx.should_stop or self.ctx.step >= total)
             if done and self.run_dir is not None and (self.run_dir / "summary.json").is_file():
                 return self._already_finished()
             self.metrics.load_existing(self.ctx.step, records=self._metrics_records)
-            if done:  # killed after its final checkpoint: finish (test, summary) without training
-                total = self.ctx.step
-            elif finished:  # a longer budget than the finished run's: train on
+            if finished and not done:  # a longer budget than the finished run's: train on
                 self.ctx.should_stop = False
         else:
             self._write_experiment()
@@ -415,7 +421,8 @@ class Trainer:
                             enabled=self.verbose)
         wall = time.perf_counter()
         try:
-            self._loop(start_epoch, start_batch, epochs, total, progress)
+            if not done:  # a run killed after its final checkpoint only finishes (test, summary)
+                self._loop(start_epoch, start_batch, epochs, total, progress)
         finally:
             progress.close()
         for cb in self.callbacks:

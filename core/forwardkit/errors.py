@@ -100,6 +100,10 @@ class ConfigIssue:
         return text
 
 
+#: the most problems a ConfigError message lists (all of them stay in ``issues``)
+MAX_SHOWN = 25
+
+
 class ConfigError(ForwardkitError, ValueError):
     """A configuration that does not validate; ``issues`` lists every problem with its field path."""
 
@@ -108,7 +112,9 @@ class ConfigError(ForwardkitError, ValueError):
         self.source = source
         head = f"invalid configuration{f' in {source}' if source else ''}"
         lines = [f"{head} ({len(self.issues)} problem{'s' if len(self.issues) != 1 else ''}):"]
-        lines += ["  " + issue.render() for issue in self.issues]
+        lines += ["  " + issue.render()[:500] for issue in self.issues[:MAX_SHOWN]]
+        if len(self.issues) > MAX_SHOWN:
+            lines.append(f"  ... and {len(self.issues) - MAX_SHOWN} more")
         super().__init__("\n".join(lines))
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from forwardkit.builtin.training_config import EarlyStoppingConfig, EMAConfig, LRMonitorConfig, NanGuardConfig
+from forwardkit.errors import ConfigError, ConfigIssue
 from forwardkit.interfaces.callback import Callback
 from forwardkit.interfaces.context import RunContext
 
@@ -41,6 +42,9 @@ class EarlyStopping(Callback):
         monitor, mode = self._monitor_and_mode(ctx)
         evaluation = ctx.extra.get("last_eval", {})
         eval_step = int(ctx.extra.get("last_eval_step", -1))
+        if evaluation and monitor not in evaluation:  # a typo would otherwise switch early stopping off
+            raise ConfigError([ConfigIssue("callbacks.early_stopping.monitor",
+                                           f"{monitor!r} is not an evaluation metric", sorted(evaluation))])
         if monitor not in evaluation or eval_step == self.seen_step:
             return False
         self.seen_step = eval_step

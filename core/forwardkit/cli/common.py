@@ -32,11 +32,13 @@ def split_set(pair: str, *, option: str = "--set") -> tuple[str, Any]:
     """``"trainer.epochs=3"`` -> ``("trainer.epochs", 3)``: the dotted key and the value read as YAML."""
     import yaml
 
+    from forwardkit.config.files import load_yaml
+
     key, sep, raw = pair.partition("=")
     if not sep or not key:
         raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=option)
     try:
-        return key, yaml.safe_load(raw)
+        return key, load_yaml(raw)
     except yaml.YAMLError as exc:
         why = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise click.BadParameter(f"{pair!r}: the value is not valid YAML ({why})", param_hint=option) from None

@@ -145,18 +145,29 @@ def schema_cmd(output: Path | None) -> None:
 
 @cli.command("validate")
 @click.argument("experiment", type=click.Path(path_type=Path))
+@click.option("--build/--no-build", default=True, show_default=True,
+              help="also build the experiment and run one forward pass on two samples (imports torch); "
+              "--no-build checks the schema only")
 @friendly_errors
-def validate_cmd(experiment: Path) -> None:
-    """Validate an experiment file (or a multi-stage one) exactly as ``forwardkit run`` will."""
+def validate_cmd(experiment: Path, build: bool) -> None:
+    """Validate an experiment file (or a multi-stage one) as ``forwardkit run`` will, and build it."""
     from forwardkit.config import load_experiment, read_mapping
     from forwardkit.config.stages import is_multi_stage, validate_stages
 
     data = read_mapping(experiment)
     if is_multi_stage(data):
-        spec, _ = validate_stages(data, source=str(experiment))
+        spec, stages = validate_stages(data, source=str(experiment))
+        if build:
+            from forwardkit.engine.check_build import check_build
+
+            check_build(stages[0], source=f"{experiment}, stage {spec.stages[0].name!r}")
         click.echo(f"{experiment}: valid ({len(spec.stages)} stages: {', '.join(s.name for s in spec.stages)})")
         return
     exp = load_experiment(experiment)
+    if build:
+        from forwardkit.engine.check_build import check_build
+
+        check_build(exp, source=str(experiment))
     parts = [f"data={exp.data.name}", f"model={exp.model.name}"]
     parts += [f"{label}={','.join(s.name for s in specs)}" for label, specs in
               (("adapters", exp.adapters), ("callbacks", exp.callbacks), ("compressors", exp.compressors)) if specs]

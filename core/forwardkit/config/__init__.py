@@ -37,6 +37,7 @@ from forwardkit.config.spec import (
     ModelSpec,
     TaskSpec,
     TokenMixerSpec,
+    input_fields,
     instantiate,
 )
 from forwardkit.config.stages import MultiStageExperiment, StageConfig
@@ -63,6 +64,7 @@ __all__ = [
     "TokenMixerSpec",
     "TrainerConfig",
     "experiment_json_schema",
+    "input_fields",
     "instantiate",
     "issues_from_validation",
     "load_experiment",

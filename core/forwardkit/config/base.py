@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -15,7 +18,8 @@ from forwardkit.errors import ConfigError, close_matches
 class ComponentConfig(BaseModel):
     """Base of every component's Config: typed fields with defaults; unknown fields are errors."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(),
+                              allow_inf_nan=False)
 
     #: fields the component's holder sets (e.g. a mixer's ``dim``, given by the model's stage width);
     #: left out when a spec is written out unless they were set explicitly
@@ -23,27 +27,93 @@ class ComponentConfig(BaseModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _reject_unknown_fields(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
-        """Unknown fields are errors, reported together with every other problem of the same config."""
+    def _check_input(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """Unknown fields and loose scalar types are errors, reported with every other problem of the config."""
         if not isinstance(data, Mapping):
             return handler(data)
         known: set[str] = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
-        unknown = [k for k in data if k not in known]
-        if not unknown:
+        errors = _unknown_field_errors(cls, data, known) + _loose_scalar_errors(cls, data)
+        if not errors:
             return handler(data)
-        hints = []
-        for key in unknown:
-            close = close_matches(str(key), sorted(known), n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        errors: list[InitErrorDetails] = [InitErrorDetails(
-            type=PydanticCustomError("unknown_field", "unknown field {fields} for {model}",
-                                     {"fields": ", ".join(hints), "model": cls.__name__, "allowed": sorted(known)}),
-            loc=(), input=data)]
+        bad = {next(iter(e["loc"])) for e in errors if e["loc"]}
         try:
-            handler({k: v for k, v in data.items() if k in known})
+            handler({k: v for k, v in data.items() if k in known and k not in bad})
         except ValidationError as err:
-            errors += [reraisable(e) for e in err.errors()]
+            errors += [reraisable(e) for e in err.errors() if not (e["type"] == "missing" and e["loc"][:1] in
+                                                                   {(b,) for b in bad})]
         raise ValidationError.from_exception_data(cls.__name__, errors)
+
+
+def _unknown_field_errors(cls: type[BaseModel], data: Mapping[str, Any], known: set[str]) -> list[InitErrorDetails]:
+    unknown = [k for k in data if k not in known]
+    if not unknown:
+        return []
+    hints = []
+    for key in unknown:
+        close = close_matches(str(key), sorted(known), n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return [InitErrorDetails(
+        type=PydanticCustomError("unknown_field", "unknown field {fields} for {model}",
+                                 {"fields": ", ".join(hints), "model": cls.__name__, "allowed": sorted(known)}),
+        loc=(), input=data)]
+
+
+_SCALARS = (bool, int, float, str)
+
+
+def scalar_kinds(annotation: Any) -> set[type] | None:
+    """The scalar types a field accepts (bool, int, float, str), or None when it accepts anything else too
+    (lists, mappings, specs, paths...), in which case the loose-type check leaves it alone."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return scalar_kinds(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        kinds: set[type] = set()
+        for arg in typing.get_args(annotation):
+            if arg is type(None):
+                continue
+            sub = scalar_kinds(arg)
+            if sub is None:
+                return None
+            kinds |= sub
+        return kinds
+    if origin is typing.Literal:
+        return {type(v) for v in typing.get_args(annotation) if v is not None}
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return {type(m.value) for m in annotation}
+    if annotation in _SCALARS:
+        return {annotation}
+    return None
+
+
+def _loose_scalar_errors(cls: type[BaseModel], data: Mapping[str, Any]) -> list[InitErrorDetails]:
+    """Values pydantic would coerce but a config should not accept: ``"2"`` or ``true`` for a number,
+    ``"yes"`` or ``1`` for a boolean, ``2.5`` or ``1e30`` for an integer."""
+    errors = []
+    for name, field in cls.model_fields.items():
+        key = field.alias or name
+        if key not in data:
+            continue
+        value, kinds = data[key], scalar_kinds(field.annotation)
+        if kinds is None or value is None:
+            continue
+        why = None
+        if isinstance(value, bool):
+            why = None if bool in kinds else "a boolean"
+        elif isinstance(value, int):
+            why = None if kinds & {int, float} or (bool not in kinds) else "a number"
+        elif isinstance(value, float):
+            why = None if float in kinds or not kinds & {int, bool} else "a float"
+        elif isinstance(value, str):
+            why = None if str in kinds else "a string"
+        if why is not None:
+            want = " or ".join(sorted({"boolean" if k is bool else "integer" if k is int else "number" if k is float
+                                       else "string" for k in kinds}))
+            errors.append(InitErrorDetails(
+                type=PydanticCustomError("strict_type", "expected {want}, got {got} ({value})",
+                                         {"want": want, "got": why, "value": repr(value)[:40]}),
+                loc=(key,), input=value))
+    return errors
 
 
 def resolve_config(config_cls: type[ComponentConfig], config: Any, overrides: Mapping[str, Any]) -> Any:

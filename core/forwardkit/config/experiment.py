@@ -6,13 +6,13 @@ validate the same way, and every problem is reported at once with its full field
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
 from forwardkit.config.base import ComponentConfig
+from forwardkit.config.files import read_mapping
 from forwardkit.config.issues import issues_from_validation
 from forwardkit.config.spec import (
     AdapterSpec,
@@ -24,7 +24,7 @@ from forwardkit.config.spec import (
     ModelSpec,
     TaskSpec,
 )
-from forwardkit.errors import ConfigError, ConfigIssue
+from forwardkit.errors import ConfigError
 from forwardkit.registry import Registry
 
 
@@ -39,7 +39,8 @@ class TrainerConfig(ComponentConfig):
     test_at_end: bool = Field(True, description="evaluate on 'test' when training ends")
     shuffle: bool = True
     drop_last: bool = Field(False, description="drop the last incomplete batch of each epoch")
-    device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:1', or 'auto'")
+    device: str = Field("cpu", pattern=r"^(cpu|auto|mps|cuda(:\d+)?)$",
+                        description="'cpu', 'cuda', 'cuda:1', 'mps', or 'auto' (CUDA when available)")
     num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
     log_every: int = Field(10, ge=1, description="steps between logged training metrics")
     checkpoint_every: int = Field(1, ge=0, description="checkpoint every N epochs (0: only at the end)")
@@ -85,7 +86,7 @@ class Experiment(ComponentConfig):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     test_time: TestTimeConfig | None = Field(None, description="adapt a learning rule on the evaluation stream "
                                              "after training (test-time adaptation, transductive inference)")
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds Python, NumPy and torch (NumPy takes 32 bits)")
 
     def to_dict(self, *, full: bool = False) -> dict[str, Any]:
         """The experiment as plain data: the fields that were given (validating it gives the same
@@ -113,32 +114,6 @@ def load_experiment(path: str | Path, *, registry: Registry | None = None) -> Ex
     path = Path(path)
     data = read_mapping(path)
     return validate_experiment(data, source=str(path), registry=registry)
-
-
-def read_mapping(path: Path) -> dict[str, Any]:
-    """Parse a YAML or JSON file into a mapping, with errors that name the file and line."""
-    if not path.is_file():
-        raise ConfigError([ConfigIssue("", f"file not found: {path}")], source=str(path))
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        issue = ConfigIssue(f"line {exc.lineno}", f"not valid JSON: {exc.msg}")
-        raise ConfigError([issue], source=str(path)) from None
-    except Exception as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigIssue(where, f"not valid YAML: {problem}")], source=str(path)) from None
-    if not isinstance(data, dict):
-        issue = ConfigIssue("", f"expected a mapping at the top, got {type(data).__name__}")
-        raise ConfigError([issue], source=str(path))
-    return data
 
 
 def experiment_json_schema() -> dict[str, Any]:

@@ -8,7 +8,8 @@ were parsed in. :func:`instantiate` creates the component a spec names (what
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError, ValidationInfo
@@ -19,6 +20,31 @@ from forwardkit.config.issues import _expand
 from forwardkit.errors import ConfigError, ForwardkitError, PluginError, UnknownComponentError
 from forwardkit.kinds import INTERFACES
 from forwardkit.registry import Registry, default_registry, import_path
+
+_WARNED_RANK_ONLY: set[str] = set()
+
+
+def input_fields(component_cls: Any, spatial: Sequence[int | None]) -> dict[str, Any]:
+    """The config fields ``component_cls`` fills for tokens of grid ``spatial`` (``None`` per unknown axis):
+    ``component_cls.fields_for_input(tuple(spatial))``, or ``{}`` for a class without it.
+
+    A class that still defines only the older ``fields_for_rank(rank)`` (and no ``fields_for_input`` of
+    its own) gets ``fields_for_rank(len(spatial))``, with a ``DeprecationWarning`` once per class; this
+    fallback goes away once the plugins have moved to ``fields_for_input``.
+    """
+    grid = tuple(spatial)
+    for klass in getattr(component_cls, "__mro__", (component_cls,)):
+        if "fields_for_input" in vars(klass):
+            break
+        if "fields_for_rank" in vars(klass):
+            name = f"{component_cls.__module__}.{component_cls.__qualname__}"
+            if name not in _WARNED_RANK_ONLY:
+                _WARNED_RANK_ONLY.add(name)
+                warnings.warn(f"{name} defines fields_for_rank(rank); define fields_for_input(spatial) instead",
+                              DeprecationWarning, stacklevel=3)
+            return dict(component_cls.fields_for_rank(len(grid)))
+    fill = getattr(component_cls, "fields_for_input", None)
+    return dict(fill(grid)) if fill is not None else {}
 
 
 def instantiate(kind: str, name: str, config: Any = None, *, registry: Registry | None = None,
@@ -64,14 +90,23 @@ class ComponentSpec:
         """Create the component; ``context`` fills config fields the caller decides (e.g. ``dim``)."""
         return instantiate(self.kind, self.name, self.config, registry=self.registry, **context)
 
-    def build_for_rank(self, rank: int, **context: Any) -> Any:
-        """:meth:`build` for tokens of spatial ``rank``: the component class's ``fields_for_rank(rank)``
-        fill the config fields this spec does not set (a mixer's convolution axes, ...)."""
-        cls = (self.registry or default_registry()).get(self.kind, self.name).load()
-        fill = getattr(cls, "fields_for_rank", None)
-        filled = fill(rank) if fill is not None else {}
+    def component_class(self) -> Any:
+        """The registered class this spec names (imports its module)."""
+        return (self.registry or default_registry()).get(self.kind, self.name).load()
+
+    def build_for_input(self, spatial: Sequence[int | None], **context: Any) -> Any:
+        """:meth:`build` for tokens ``(B, *spatial, C)``: the fields the component class fills for this grid
+        (:func:`input_fields`, i.e. its ``fields_for_input(spatial)``) fill the config fields that neither
+        this spec nor ``context`` sets. ``spatial`` has ``None`` for every axis whose size is unknown."""
+        filled = input_fields(self.component_class(), spatial)
         unset = {k: v for k, v in filled.items() if k not in self.config.model_fields_set and k not in context}
         return self.build(**unset, **context)
+
+    def build_for_rank(self, rank: int, **context: Any) -> Any:
+        """Deprecated: ``build_for_input((None,) * rank, **context)`` (tokens of ``rank`` axes, sizes unknown)."""
+        warnings.warn("ComponentSpec.build_for_rank(rank) is deprecated; use build_for_input(spatial)",
+                      DeprecationWarning, stacklevel=2)
+        return self.build_for_input((None,) * rank, **context)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_dict()!r})"

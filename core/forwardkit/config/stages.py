@@ -58,7 +58,7 @@ class MultiStageExperiment(ComponentConfig):
     """Stages run in order in one run directory, each in its own folder, the model carried on."""
 
     name: str = "stages"
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     base: dict[str, Any] = Field(default_factory=dict, description="experiment fields the first stage starts from")
     stages: list[StageConfig] = Field(min_length=1)
 

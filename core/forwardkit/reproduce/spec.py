@@ -182,9 +182,9 @@ def load_spec(path: str) -> ReproductionSpec:
     package, _, attr = path.partition(":")
     try:
         if attr.endswith((".yaml", ".yml")):
-            import yaml
+            from forwardkit.config.files import load_yaml
 
-            data: Any = yaml.safe_load(files(package).joinpath(attr).read_text(encoding="utf-8"))
+            data: Any = load_yaml(files(package).joinpath(attr).read_text(encoding="utf-8"))
         else:
             from forwardkit.registry import import_path
 

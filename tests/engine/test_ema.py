@@ -131,3 +131,17 @@ def test_a_grown_model_restarts_the_average():
     ema.on_epoch_end(ctx)
     assert ema.updates == 0 and ema.average.weight.shape == (3, 2)
     assert copy.deepcopy(ema.state_dict())["updates"] == 0
+
+
+def test_keep_best_restores_the_best_validation_weights():
+    exp = mlp_experiment(epochs=6)
+    exp["learning_rule"] = {"name": "backprop", "lr": 0.2}  # noisy enough that the last epoch is not the best
+    exp["callbacks"] = [{"name": "keep_best", "monitor": "val/loss"}]
+    trainer = Trainer(exp, write=False)
+    result = trainer.fit()
+    keep = trainer.callbacks[0]
+    assert keep.best is not None and keep.weights is not None
+    assert all(torch.equal(v, result.model.state_dict()[k]) for k, v in keep.weights.items())
+    assert trainer.evaluate("val", model=result.model)["val/loss"] == pytest.approx(keep.best)
+    with pytest.raises(Exception, match="not an evaluation metric"):
+        Trainer({**exp, "callbacks": [{"name": "keep_best", "monitor": "val/nope"}]}, write=False).fit()

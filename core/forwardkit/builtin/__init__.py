@@ -59,6 +59,8 @@ def _register_training(registry: Registrar) -> None:
         summary="stop at the first non-finite loss or gradient, keeping the last good checkpoint")
     add("callback", "lr_monitor", target="forwardkit.builtin.callbacks:LRMonitor", config=f"{cfg}:LRMonitorConfig",
         summary="log the learning rate of every parameter group")
+    add("callback", "keep_best", target="forwardkit.builtin.callbacks:KeepBest", config=f"{cfg}:KeepBestConfig",
+        summary="keep the best-validation weights and load them when training ends (best-val checkpoint)")
     add("callback", "ema", target="forwardkit.builtin.callbacks:EMA", config=f"{cfg}:EMAConfig",
         summary="exponential moving average of the weights, evaluated instead of the raw weights (exact resume)",
         functional="forwardkit.builtin.callbacks:ema_update_")

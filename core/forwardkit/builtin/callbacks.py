@@ -10,10 +10,34 @@ from typing import Any
 import torch
 from torch import nn
 
-from forwardkit.builtin.training_config import EarlyStoppingConfig, EMAConfig, LRMonitorConfig, NanGuardConfig
+from forwardkit.builtin.training_config import (
+    EarlyStoppingConfig,
+    EMAConfig,
+    KeepBestConfig,
+    LRMonitorConfig,
+    NanGuardConfig,
+)
 from forwardkit.errors import ConfigError, ConfigIssue
 from forwardkit.interfaces.callback import Callback
 from forwardkit.interfaces.context import RunContext
+
+
+def monitored(monitor: str | None, mode: str, ctx: RunContext) -> tuple[str, str]:
+    """The metric a callback watches (default ``val/<the task's primary metric>``) and which way is better
+    (``auto``: the task's direction for its primary metric, else max for accuracies and min otherwise)."""
+    task = ctx.extra.get("task")
+    monitor = monitor or f"val/{getattr(task, 'primary_metric', 'loss')}"
+    if mode == "auto":
+        mode = getattr(task, "mode", "min") if monitor.endswith(getattr(task, "primary_metric", "")) else (
+            "max" if "acc" in monitor else "min")
+    return monitor, mode
+
+
+def improves(value: float, best: float | None, mode: str, min_delta: float) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` in direction ``mode``."""
+    if best is None:
+        return True
+    return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
 class EarlyStopping(Callback):
@@ -29,17 +53,8 @@ class EarlyStopping(Callback):
         self.bad_evals = 0
         self.seen_step = -1  # step of the last evaluation looked at: epochs without one do not count
 
-    def _monitor_and_mode(self, ctx: RunContext) -> tuple[str, str]:
-        task = ctx.extra.get("task")
-        monitor = self.config.monitor or f"val/{getattr(task, 'primary_metric', 'loss')}"
-        mode = self.config.mode
-        if mode == "auto":
-            mode = getattr(task, "mode", "min") if monitor.endswith(getattr(task, "primary_metric", "")) else (
-                "max" if "acc" in monitor else "min")
-        return monitor, mode
-
     def on_epoch_end(self, ctx: RunContext) -> bool:
-        monitor, mode = self._monitor_and_mode(ctx)
+        monitor, mode = monitored(self.config.monitor, self.config.mode, ctx)
         evaluation = ctx.extra.get("last_eval", {})
         eval_step = int(ctx.extra.get("last_eval_step", -1))
         if evaluation and monitor not in evaluation:  # a typo would otherwise switch early stopping off
@@ -49,10 +64,7 @@ class EarlyStopping(Callback):
             return False
         self.seen_step = eval_step
         value = float(evaluation[monitor])
-        better = self.best is None or (
-            value > self.best + self.config.min_delta if mode == "max" else value < self.best - self.config.min_delta
-        )
-        if better:
+        if improves(value, self.best, mode, self.config.min_delta):
             self.best, self.bad_evals = value, 0
         else:
             self.bad_evals += 1
@@ -191,3 +203,47 @@ class EMA(Callback):
 
 def _shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+class KeepBest(Callback):
+    """Keeps the weights of the best validation evaluation and loads them when training ends, so the test
+    evaluation, analyzers and compressors see the best-validation model ("best-val checkpoint").
+
+    It watches ``monitor`` (``val/<the task's primary metric>`` by default) after every validation
+    (``on_evaluate_end``); the best value and its weights are in ``state_dict``, so a resumed run ends the
+    same. It keeps the training model's weights: with ``ema`` as well, the two disagree on what the final
+    model is, so use one or the other.
+    """
+
+    Config = KeepBestConfig
+    priority = 90
+
+    def __init__(self, config: KeepBestConfig | None = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.best: float | None = None
+        self.best_step = -1
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def on_evaluate_end(self, split: str, metrics: Mapping[str, float], ctx: RunContext) -> None:
+        if split != "val":
+            return
+        monitor, mode = monitored(self.config.monitor, self.config.mode, ctx)
+        if monitor not in metrics:
+            raise ConfigError([ConfigIssue("callbacks.keep_best.monitor", f"{monitor!r} is not an evaluation metric",
+                                           sorted(metrics))])
+        value = float(metrics[monitor])
+        if math.isfinite(value) and improves(value, self.best, mode, self.config.min_delta):
+            self.best, self.best_step = value, ctx.step
+            self.weights = {k: v.detach().cpu().clone() for k, v in ctx.model.state_dict().items()}
+
+    def on_fit_end(self, ctx: RunContext) -> None:
+        if self.weights is not None:
+            ctx.model.load_state_dict(self.weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_step": self.best_step, "weights": self.weights or {}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best = None if state["best"] is None else float(state["best"])
+        self.best_step = int(state["best_step"])
+        self.weights = dict(state["weights"]) or None

@@ -61,6 +61,14 @@ class EarlyStoppingConfig(ComponentConfig):
     min_delta: float = Field(0.0, ge=0.0)
 
 
+class KeepBestConfig(ComponentConfig):
+    """Keep the weights of the best validation evaluation and put them back when training ends."""
+
+    monitor: str | None = Field(None, description="e.g. 'val/accuracy'; None: the task's primary metric")
+    mode: Literal["auto", "max", "min"] = "auto"
+    min_delta: float = Field(0.0, ge=0.0, description="how much better an evaluation must be to count")
+
+
 class NanGuardConfig(ComponentConfig):
     """Stop the run with a clear message at the first non-finite loss or gradient (before the update)."""
 

@@ -131,7 +131,10 @@ def _condition_metrics(c: Any) -> list[str | None]:
 
 def _arm_summary(spec: ReproductionSpec, arm: str, runs: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
     figures = {}
-    for name in figures_of(spec):
+    names = figures_of(spec)
+    if spec.program(arm) is not None:  # a program arm's figures are few and all of them are its results
+        names += [k for k in runs[0]["final"] if k not in names]
+    for name in names:
         vals = [r["final"].get(name) for r in runs]
         if all(v is not None and math.isfinite(v) for v in vals):
             figures[name] = summarize([float(v) for v in vals if v is not None], spec.level)

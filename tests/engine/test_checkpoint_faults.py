@@ -1,0 +1,205 @@
+"""Fault injection: a kill at every file operation of a checkpoint write, damaged checkpoints, a full disk.
+
+Every trial must end in one of two ways: the resume continues from a checkpoint that verifies and ends
+bit-identical to the uninterrupted run, or the run is refused with a clear error. Nothing in between."""
+
+from __future__ import annotations
+
+import errno
+import json
+import shutil
+import types
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+import torch
+
+from forwardkit.engine import checkpoint as ckpt
+from forwardkit.engine.trainer import Trainer
+from forwardkit.errors import ForwardkitError
+
+from .conftest import mlp_experiment
+
+
+def experiment():
+    exp = mlp_experiment(epochs=2, checkpoint_every_steps=3, keep_checkpoints=2)
+    exp["data"]["n_samples"] = 160
+    exp["callbacks"] = ["nan_guard"]
+    return exp
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    run = Trainer(experiment(), run_dir=tmp_path_factory.mktemp("ref") / "run").fit()
+    return {k: v.clone() for k, v in run.model.state_dict().items()}, run.final["test/accuracy"]
+
+
+class Killed(BaseException):
+    """A kill: no handler runs (it is not an OSError), nothing is cleaned up."""
+
+
+class Saboteur:
+    """Counts the file operations of a checkpoint write and raises Killed at operation ``at``."""
+
+    OPS = ("replace", "rename", "fsync", "mkdir", "unlink", "rmtree", "save_file", "write_text", "atomic_write_text")
+
+    def __init__(self, at: int | None) -> None:
+        self.at, self.count = at, 0
+
+    def hit(self) -> None:
+        if self.at is not None and self.count == self.at:
+            raise Killed
+        self.count += 1
+
+    def wrap(self, fn):
+        def inner(*args, **kwargs):
+            self.hit()
+            return fn(*args, **kwargs)
+
+        return inner
+
+
+def sabotage(monkeypatch, saboteur: Saboteur, *, on_save: int):
+    """Patch the checkpoint module's file operations so that the ``on_save``-th checkpoint write is cut."""
+    import os
+
+    saves = [0]
+    original = ckpt.save_checkpoint
+
+    def counted_save(*args, **kwargs):
+        saves[0] += 1
+        if saves[0] != on_save:
+            return original(*args, **kwargs)
+        fake_os = types.SimpleNamespace(**{n: getattr(os, n) for n in dir(os) if not n.startswith("__")})
+        for name in ("replace", "rename", "fsync", "mkdir", "unlink"):
+            setattr(fake_os, name, saboteur.wrap(getattr(os, name)))
+        fake_shutil = types.SimpleNamespace(rmtree=saboteur.wrap(shutil.rmtree), disk_usage=shutil.disk_usage)
+        with monkeypatch.context() as m:
+            m.setattr(ckpt, "os", fake_os)
+            m.setattr(ckpt, "shutil", fake_shutil)
+            m.setattr(ckpt, "save_file", saboteur.wrap(ckpt.save_file))
+            m.setattr(ckpt, "atomic_write_text", saboteur.wrap(ckpt.atomic_write_text))
+            m.setattr(Path, "write_text", saboteur.wrap(Path.write_text))
+            m.setattr(Path, "mkdir", saboteur.wrap(Path.mkdir))
+            return original(*args, **kwargs)
+
+    monkeypatch.setattr("forwardkit.engine.trainer.ckpt.save_checkpoint", counted_save)
+
+
+def file_operations_of_one_save(tmp_path, monkeypatch) -> int:
+    saboteur = Saboteur(None)
+    sabotage(monkeypatch, saboteur, on_save=3)
+    Trainer(experiment(), run_dir=tmp_path / "count").fit()
+    monkeypatch.undo()
+    return saboteur.count
+
+
+def test_a_kill_at_every_file_operation_of_a_checkpoint_write_resumes_exactly(tmp_path, monkeypatch, reference):
+    weights, accuracy = reference
+    n_ops = file_operations_of_one_save(tmp_path, monkeypatch)
+    assert n_ops >= 10, n_ops
+    outcomes = []
+    for at in range(n_ops):
+        run_dir = tmp_path / f"kill-{at}"
+        sabotage(monkeypatch, Saboteur(at), on_save=3)
+        with pytest.raises(Killed):
+            Trainer(experiment(), run_dir=run_dir).fit()
+        monkeypatch.undo()
+        latest = (run_dir / "checkpoints" / "latest").read_text().strip()
+        assert (run_dir / "checkpoints" / latest / "manifest.json").is_file(), (at, latest)  # never dangling
+        resumed = Trainer(experiment(), run_dir=run_dir, resume=True, verbose=False)
+        result = resumed.fit()
+        for key, value in weights.items():
+            assert torch.equal(value, result.model.state_dict()[key]), (at, key)
+        assert result.final["test/accuracy"] == accuracy
+        outcomes.append(resumed.resumed_from.name)
+    assert len(set(outcomes)) == 2, outcomes  # some kills fell before the swap of latest, some after
+
+
+class KilledAfterThirdCheckpoint(Trainer):
+    def save_checkpoint(self, epoch, batch_in_epoch, **kwargs):
+        path = super().save_checkpoint(epoch, batch_in_epoch, **kwargs)
+        if self.ctx.step == 6:
+            raise Killed
+        return path
+
+
+def _checkpointed(tmp_path) -> Path:
+    """A run killed right after its checkpoint at step 6 (the one of step 4, an epoch end, is kept too)."""
+    with pytest.raises(Killed):
+        KilledAfterThirdCheckpoint(experiment(), run_dir=tmp_path / "run").fit()
+    assert len(ckpt.checkpoints(tmp_path / "run" / "checkpoints")) == 2
+    return tmp_path / "run"
+
+
+def _resume(run_dir):
+    exp = experiment()
+    trainer = Trainer(exp, run_dir=run_dir, resume=True, verbose=False)
+    return trainer, trainer.fit()
+
+
+def test_flipped_bytes_fall_back_to_the_newest_checkpoint_that_verifies(tmp_path, reference):
+    run_dir = _checkpointed(tmp_path)
+    newest = ckpt.checkpoints(run_dir / "checkpoints")[-1]
+    data = bytearray((newest / "model.safetensors").read_bytes())
+    data[-5] ^= 0xFF  # a flipped byte inside the tensor data, the header is intact
+    (newest / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ForwardkitError, match="does not match its checksum"):
+        ckpt.load_checkpoint(newest)
+    trainer, result = _resume(run_dir)
+    assert trainer.resumed_from != newest and trainer.resumed_from.name.startswith("step-")
+    assert all(torch.equal(v, result.model.state_dict()[k]) for k, v in reference[0].items())
+
+
+def test_edited_state_and_escaping_pointers_are_refused_or_passed_over(tmp_path, reference):
+    run_dir = _checkpointed(tmp_path)
+    folder = run_dir / "checkpoints"
+    newest = ckpt.checkpoints(folder)[-1]
+    state = json.loads((newest / "state.json").read_text())
+    state["epoch"] = "seven"  # valid JSON, wrong content
+    (newest / "state.json").write_text(json.dumps(state))
+    (folder / "latest").write_text("../../elsewhere/step-00000003\n")
+    with pytest.raises(ForwardkitError, match="not a checkpoint of this run"):
+        ckpt.pointed(folder)
+    found = ckpt.resumable(folder)
+    assert found.checkpoint.path != newest and "latest" in found.note() and "checksum" in found.note()
+    _, result = _resume(run_dir)
+    assert all(torch.equal(v, result.model.state_dict()[k]) for k, v in reference[0].items())
+
+
+def test_a_missing_latest_uses_the_complete_folders(tmp_path, reference):
+    run_dir = _checkpointed(tmp_path)
+    (run_dir / "checkpoints" / "latest").unlink()
+    newest = ckpt.checkpoints(run_dir / "checkpoints")[-1]
+    trainer, result = _resume(run_dir)
+    assert trainer.resumed_from == newest
+    assert all(torch.equal(v, result.model.state_dict()[k]) for k, v in reference[0].items())
+
+
+def test_when_nothing_verifies_the_error_lists_why(tmp_path, cli):
+    run_dir = _checkpointed(tmp_path)
+    for path in ckpt.checkpoints(run_dir / "checkpoints"):
+        (path / "state.safetensors").write_bytes(b"garbage")
+    proc = cli("run", "--resume", str(run_dir))
+    assert proc.returncode == 2 and "no checkpoint in" in proc.stderr and "checksum" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    (run_dir / "experiment.json").write_bytes(b"\xff\xfe\x00binary")
+    binary = cli("run", "--resume", str(run_dir))
+    assert binary.returncode == 2 and "not UTF-8" in binary.stderr
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(ckpt.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(ForwardkitError, match=r"no space left to write a checkpoint in .* needs about"):
+        Trainer(experiment(), run_dir=tmp_path / "full").fit()
+    monkeypatch.undo()
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt, "save_file", no_space)
+    with pytest.raises(ForwardkitError, match="no space left"):
+        Trainer(experiment(), run_dir=tmp_path / "enospc").fit()
+    assert not list((tmp_path / "enospc" / "checkpoints").glob(".step-*"))  # the temporary folder is gone

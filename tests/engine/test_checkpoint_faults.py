@@ -203,3 +203,33 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_temporary_folder(tmp_path, m
     with pytest.raises(ForwardkitError, match="no space left"):
         Trainer(experiment(), run_dir=tmp_path / "enospc").fit()
     assert not list((tmp_path / "enospc" / "checkpoints").glob(".step-*"))  # the temporary folder is gone
+
+
+def test_a_consistent_checkpoint_that_does_not_fit_the_run_is_refused(tmp_path):
+    """A checkpoint whose checksums match but whose optimizer state has the wrong shapes: a clear error."""
+    from safetensors.torch import load_file, save_file
+
+    run_dir = _checkpointed(tmp_path)
+    for path in ckpt.checkpoints(run_dir / "checkpoints"):
+        tensors = load_file(str(path / "state.safetensors"))
+        key = next(k for k in tensors if k.endswith("exp_avg") or k.endswith("momentum_buffer") or "/state/" in k)
+        tensors[key] = torch.zeros(3, 3, 3)
+        save_file(tensors, str(path / "state.safetensors"))
+        manifest = json.loads((path / "manifest.json").read_text())
+        manifest["files"]["state.safetensors"] = {"bytes": (path / "state.safetensors").stat().st_size,
+                                                  "sha256": ckpt._sha256(path / "state.safetensors")}
+        (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ForwardkitError, match="does not match this run: ValueError: optimizer state"):
+        _resume(run_dir)
+
+
+def test_an_output_folder_that_is_a_file_is_refused(tmp_path, cli):
+    import yaml
+
+    (tmp_path / "runs").write_text("a file")
+    exp = experiment()
+    exp["trainer"]["out_dir"] = str(tmp_path / "runs")
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(exp))
+    proc = cli("run", str(path), "--quiet")
+    assert proc.returncode == 2 and "is a file" in proc.stderr and "Traceback" not in proc.stderr

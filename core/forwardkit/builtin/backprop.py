@@ -145,6 +145,20 @@ class Backprop(LearningRule):
         self.updates = int(state["updates"])
         if state.get("optimizer") is not None:
             assert self.optimizer is not None, "setup() must run before load_state_dict()"
+            check_optimizer_state(self.optimizer, state["optimizer"])
             self.optimizer.load_state_dict(state["optimizer"])
         if "scaler" in state and self.scaler is not None:
             self.scaler.load_state_dict(state["scaler"])
+
+
+def check_optimizer_state(optimizer: torch.optim.Optimizer, saved: Mapping[str, Any]) -> None:
+    """Refuse a saved optimizer state whose per-parameter tensors do not fit the parameters (torch would
+    load it and fail at the next step)."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, entry in saved.get("state", {}).items():
+        if not 0 <= int(index) < len(params):
+            raise ValueError(f"optimizer state for parameter {index}, but the optimizer has {len(params)} parameters")
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != params[int(index)].shape:
+                raise ValueError(f"optimizer state {key!r} of parameter {index} has shape {tuple(value.shape)}, the "
+                                 f"parameter {tuple(params[int(index)].shape)}")

@@ -34,6 +34,9 @@ def prepare_run_dir(run_dir: Path, *, overwrite: bool = False) -> None:
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ForwardkitError(f"the run directory {run_dir} is a file, not a directory")
+    for parent in run_dir.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ForwardkitError(f"cannot create the run directory {run_dir}: {parent} is a file")
     if not run_dir.exists():
         return
     outputs = run_outputs(run_dir)

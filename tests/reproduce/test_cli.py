@@ -174,3 +174,21 @@ def test_smoke_runs_never_enter_or_carry_history(tiny_site, tmp_path):
     for _ in range(2):
         assert _cli("tiny", "--smoke", "--workers", "1", "--out", str(out), site=tiny_site).returncode == 0
     assert json.loads((out / "results.json").read_text())["history"] == []
+
+
+def test_exclusive_arms_run_last_and_alone(tiny_site, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    source = (tiny_site / "fkrepro_tiny.py").read_text().replace('"seeds": [0, 1, 2],', '"seeds": [0, 1, 2], '
+                                                                  '"exclusive": ["baseline"],')
+    (site / "fkrepro_tiny.py").write_text(source)
+    import shutil
+
+    for info in tiny_site.glob("*.dist-info"):
+        shutil.copytree(info, site / info.name)
+    proc = _cli("tiny", "--workers", "2", "--out", str(tmp_path / "out"), site=site)
+    assert proc.returncode == 0, proc.stderr
+    order = [line.split(": ")[1].split(" seed")[0] for line in proc.stderr.splitlines() if line.startswith("[")]
+    assert order[-3:] == ["baseline"] * 3 and "baseline" not in order[:-3]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["spec"]["exclusive"] == ["baseline"]

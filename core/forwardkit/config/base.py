@@ -24,6 +24,8 @@ class ComponentConfig(BaseModel):
     #: fields the component's holder sets (e.g. a mixer's ``dim``, given by the model's stage width);
     #: left out when a spec is written out unless they were set explicitly
     context_fields: ClassVar[tuple[str, ...]] = ()
+    #: fields that existed once: ``{old name: where it went}``, said when an old config still uses one
+    moved_fields: ClassVar[dict[str, str]] = {}
 
     @model_validator(mode="wrap")
     @classmethod
@@ -49,9 +51,13 @@ def _unknown_field_errors(cls: type[BaseModel], data: Mapping[str, Any], known: 
     if not unknown:
         return []
     hints = []
+    moved: dict[str, str] = getattr(cls, "moved_fields", {})
     for key in unknown:
         close = close_matches(str(key), sorted(known), n=1)
-        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if key in moved:
+            hints.append(f"{key!r} ({moved[key]})")
+        else:
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     return [InitErrorDetails(
         type=PydanticCustomError("unknown_field", "unknown field {fields} for {model}",
                                  {"fields": ", ".join(hints), "model": cls.__name__, "allowed": sorted(known)}),

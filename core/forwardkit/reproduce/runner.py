@@ -12,29 +12,41 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from forwardkit.errors import ForwardkitError
-from forwardkit.parallel import plan_workers, run_parallel
+from forwardkit.parallel import cpu_cores, plan_workers, run_parallel
 from forwardkit.registry import Registry
 from forwardkit.reproduce.history import earlier_runs
 from forwardkit.reproduce.spec import ReproductionSpec
 from forwardkit.reproduce.verdict import judge, summarize
 
 
-def run_one(experiment: dict[str, Any], threads: int | None = None, registry: Registry | None = None) -> dict[str, Any]:
-    """Train one experiment (in memory, nothing written); its final metrics, steps and seconds."""
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` torch threads (None: as they are), and put the previous number back."""
     import torch
 
-    from forwardkit.engine.trainer import Trainer
-
+    before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_one(experiment: dict[str, Any], threads: int | None = None, registry: Registry | None = None) -> dict[str, Any]:
+    """Train one experiment (in memory, nothing written); its final metrics, steps and seconds."""
+    from forwardkit.engine.trainer import Trainer
+
     start = time.perf_counter()
-    result = Trainer(experiment, write=False, verbose=False, registry=registry).fit()
+    with torch_threads(threads):
+        result = Trainer(experiment, write=False, verbose=False, registry=registry).fit()
     return {"final": {k: float(v) for k, v in result.final.items()}, "steps": result.steps,
             "seconds": time.perf_counter() - start}
 
@@ -42,15 +54,12 @@ def run_one(experiment: dict[str, Any], threads: int | None = None, registry: Re
 def run_program(path: str, config: dict[str, Any], seed: int, smoke: bool,
                 threads: int | None = None) -> dict[str, Any]:
     """Call a program arm's function; its figures (numbers), and seconds."""
-    import torch
-
     from forwardkit.registry import import_path
 
-    if threads is not None:
-        torch.set_num_threads(threads)
     start = time.perf_counter()
     fn = import_path(path)
-    figures = fn(dict(config), seed=seed, smoke=smoke)
+    with torch_threads(threads):
+        figures = fn(dict(config), seed=seed, smoke=smoke)
     if not isinstance(figures, Mapping) or not figures:
         raise ForwardkitError(f"program {path!r} returned {type(figures).__name__}, expected a non-empty mapping of "
                               "figure names to numbers")
@@ -90,21 +99,24 @@ def _progress(total: int, label: str) -> tuple[Callable[[str], None], Callable[[
     return line, lambda: None
 
 
-def _calls(spec: ReproductionSpec, seeds: list[int], *, slug: str, smoke: bool, workers: int, threads: int,
-           registry: Registry | None) -> list[tuple[str, int, Callable[..., Any], tuple[Any, ...]]]:
-    """(arm, seed, function, arguments) of every run; every experiment validates before anything trains."""
+def _calls(spec: ReproductionSpec, seeds: list[int], arms: list[str], *, slug: str, smoke: bool, workers: int,
+           threads: int, registry: Registry | None, exclusive: bool = False,
+           ) -> list[tuple[str, int, Callable[..., Any], tuple[Any, ...]]]:
+    """(arm, seed, function, arguments) of every run of ``arms``; every experiment validates before
+    anything trains. With one worker, runs happen in this process with ``threads`` torch threads."""
     from forwardkit.config import validate_experiment
 
     out: list[tuple[str, int, Callable[..., Any], tuple[Any, ...]]] = []
-    for arm in spec.arms:
+    chosen = threads if workers > 1 or exclusive else None  # in this process: leave its threads alone
+    for arm in arms:
         for seed in seeds:
             if spec.program(arm) is not None:
                 path, config = spec.program_config(arm, smoke=smoke)
-                out.append((arm, seed, run_program, (path, config, seed, smoke, threads if workers > 1 else None)))
+                out.append((arm, seed, run_program, (path, config, seed, smoke, chosen)))
                 continue
             exp = spec.experiment(arm, seed, smoke=smoke, name=slug)
             validate_experiment(exp, source=f"reproduction of {slug}, experiment {exp['name']}", registry=registry)
-            out.append((arm, seed, run_one, (exp, None, registry) if workers == 1 else (exp, threads)))
+            out.append((arm, seed, run_one, (exp, chosen, registry) if workers == 1 else (exp, chosen)))
     return out
 
 
@@ -162,20 +174,28 @@ def run_reproduction(
 
     seeds = list(seeds if seeds is not None else spec.seeds)
     workers, threads = plan_workers(len(spec.arms) * len(seeds), workers)
-    jobs = _calls(spec, seeds, slug=slug, smoke=smoke, workers=workers, threads=threads, registry=registry)
-    advance, close = _progress(len(jobs), f"reproduce {slug}") if verbose else (lambda _m: None, lambda: None)
+    shared = [a for a in spec.arms if a not in spec.exclusive]
+    jobs = _calls(spec, seeds, shared, slug=slug, smoke=smoke, workers=workers, threads=threads, registry=registry)
+    alone = _calls(spec, seeds, spec.exclusive, slug=slug, smoke=smoke, workers=1, threads=cpu_cores(),
+                   registry=registry, exclusive=True)
+    advance, close = (_progress(len(jobs) + len(alone), f"reproduce {slug}") if verbose
+                      else (lambda _m: None, lambda: None))
     runs: dict[tuple[str, int], dict[str, Any]] = {}
     start = time.perf_counter()
 
-    def record(i: int, res: dict[str, Any]) -> None:
-        arm, seed, _, _ = jobs[i]
-        runs[(arm, seed)] = res
-        shown = res["final"].get(spec.metric)
-        value = f"{spec.metric} = {shown:.4f}" if isinstance(shown, float) else f"{len(res['final'])} figures"
-        advance(f"{slug}: {arm} seed {seed}: {value} ({res['seconds']:.1f}s)")
+    def recorder(batch: list[tuple[str, int, Callable[..., Any], tuple[Any, ...]]]) -> Callable[[int, Any], None]:
+        def record(i: int, res: dict[str, Any]) -> None:
+            arm, seed, _, _ = batch[i]
+            runs[(arm, seed)] = res
+            shown = res["final"].get(spec.metric)
+            value = f"{spec.metric} = {shown:.4f}" if isinstance(shown, float) else f"{len(res['final'])} figures"
+            advance(f"{slug}: {arm} seed {seed}: {value} ({res['seconds']:.1f}s)")
+
+        return record
 
     try:
-        _dispatch(jobs, workers=workers, on_done=record)
+        _dispatch(jobs, workers=workers, on_done=recorder(jobs))
+        _dispatch(alone, workers=1, on_done=recorder(alone))  # time-measuring arms: one at a time, every core
     finally:
         close()
     arms = {arm: _arm_summary(spec, arm, [runs[(arm, s)] for s in seeds], seeds) for arm in spec.arms}

@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from importlib.resources import files
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -60,6 +60,10 @@ class ProgramArm(BaseModel):
 class ReproductionSpec(ComponentConfig):
     """A paper's claim, the card's pass bar, the arms that test it and the conditions that decide it."""
 
+    moved_fields: ClassVar[dict[str, str]] = {
+        k: "a spec states its pass bar as `conditions` now, e.g. {kind: compare, method: ..., baseline: ..., "
+           "test: superiority}; see docs/measuring.md" for k in RETIRED}
+
     paper: str = Field(description="the paper's title")
     arxiv: str | None = Field(None, description="the paper's arXiv id")
     claim: str = Field(min_length=1, description="the paper's claim, in words")
@@ -83,21 +87,12 @@ class ReproductionSpec(ComponentConfig):
                          "data and initialisation; false: Welch's t")
     seed_data: bool = Field(False, description="also set data.seed to each run's seed, so seeds vary the data "
                             "(e.g. a generated graph), not only the initialisation")
+    exclusive: list[str] = Field(default_factory=list, description="arms that measure time: they run after the "
+                                 "others, one run at a time with every core, so no other run shares the machine")
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     smoke: dict[str, Any] = Field(default_factory=lambda: {"trainer": {"max_steps": 3, "epochs": 1}},
                                   description="overrides applied to every experiment arm with --smoke")
     expected_minutes: float = Field(5.0, gt=0.0, description="how long a full run should take")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _retired_fields(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            old = [k for k in RETIRED if k in data]
-            if old:
-                raise ValueError(f"{', '.join(old)}: a spec states its pass bar as `conditions` now (e.g. "
-                                 "{kind: compare, method: ..., baseline: ..., test: superiority}); see "
-                                 "docs/measuring.md")
-        return data
 
     @model_validator(mode="after")
     def _check_arms(self) -> ReproductionSpec:
@@ -114,6 +109,9 @@ class ReproductionSpec(ComponentConfig):
             if unknown:
                 raise ValueError(f"conditions.{i} names arms that do not exist: {', '.join(unknown)} "
                                  f"(arms: {', '.join(self.arms)})")
+        unknown = sorted(set(self.exclusive) - set(self.arms))
+        if unknown:
+            raise ValueError(f"exclusive names arms that do not exist: {', '.join(unknown)}")
         if self.headline >= len(self.conditions):
             raise ValueError(f"headline {self.headline} is not the index of a condition "
                              f"(0..{len(self.conditions) - 1})")

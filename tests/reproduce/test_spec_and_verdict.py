@@ -13,6 +13,7 @@ from forwardkit.reproduce.conditions import (
     DOES_NOT_REPRODUCE,
     INCONCLUSIVE,
     REPRODUCES,
+    AnyOf,
     Compare,
     Context,
     Equal,
@@ -375,3 +376,17 @@ def test_too_few_seeds_is_its_own_label():
     assert "on these seeds 2 of 2 conditions would hold" in v.reason
     v = judge(CONDS, finals_of([0.5], [0.1]), metric="m", direction="higher")
     assert v.outcome == DOES_NOT_REPRODUCE or v.label == "inconclusive (too few seeds)"
+
+
+def test_any_of_holds_when_one_part_holds():
+    b, a_good, a_bad = [0.80, 0.82, 0.84], [0.90, 0.92, 0.94], [0.79, 0.81, 0.83]
+    either = AnyOf(conditions=[StdRule(method="x", baseline="b"), StdRule(method="y", baseline="b")])
+    assert evaluate(either, ctx({"b": b, "x": a_bad, "y": a_good})).outcome == REPRODUCES
+    r = evaluate(either, ctx({"b": b, "x": a_bad, "y": a_bad}))
+    assert r.outcome == DOES_NOT_REPRODUCE and r.text.startswith("at least one of") and len(r.details["parts"]) == 2
+    noisy = AnyOf(conditions=[Compare(method="x", baseline="b"), Compare(method="y", baseline="b")])
+    assert evaluate(noisy, ctx({"b": b, "x": a_bad, "y": [0.70, 0.85, 0.95]})).outcome == INCONCLUSIVE
+    spec = parse_spec({**GOOD, "conditions": [{"kind": "any", "conditions": [
+        {"kind": "compare", "method": "method", "baseline": "baseline"},
+        {"kind": "threshold", "figure": {"arm": "method"}, "op": ">=", "value": 0.5}]}]})
+    assert spec.used_arms() == ["baseline", "method"]

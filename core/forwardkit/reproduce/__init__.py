@@ -5,6 +5,7 @@ torch; :mod:`.runner` imports it only when a reproduction runs.
 """
 
 from forwardkit.reproduce.conditions import (
+    AnyOf,
     Compare,
     Equal,
     Figure,
@@ -17,5 +18,5 @@ from forwardkit.reproduce.conditions import (
 from forwardkit.reproduce.spec import ProgramArm, ReproductionSpec, load_spec
 from forwardkit.reproduce.verdict import Verdict, judge, summarize
 
-__all__ = ["Compare", "Equal", "Figure", "Monotone", "ProgramArm", "Ratio", "ReproductionSpec", "SeedCount",
+__all__ = ["AnyOf", "Compare", "Equal", "Figure", "Monotone", "ProgramArm", "Ratio", "ReproductionSpec", "SeedCount",
            "StdRule", "Threshold", "Verdict", "judge", "load_spec", "summarize"]

@@ -16,6 +16,7 @@ kind                      what it states (see :func:`evaluate` for the rule)
 ``seed_count``            a per-seed statement that holds in at least ``k`` seeds.
 ``equal``                 a figure equals a number or another figure in every seed (within ``tolerance``).
 ``monotone``              a figure improves (or does not get worse) along an ordered list of arms.
+``any``                   at least one of several conditions holds ("neither variant beats ..." bars).
 ========================  =================================================================================
 
 Pure functions of the numbers; no torch.
@@ -190,7 +191,20 @@ class Monotone(_Condition):
         return set(self.sequence)
 
 
-Condition = Annotated[Compare | StdRule | Threshold | SeedCount | Equal | Monotone, Field(discriminator="kind")]
+class AnyOf(_Condition):
+    """At least one of ``conditions`` holds (the card's "neither A nor B ..." failure criteria): reproduces
+    when one of them reproduces, does not when every one of them clearly fails, inconclusive otherwise."""
+
+    kind: Literal["any"] = "any"
+    conditions: list[Condition] = Field(min_length=2)
+
+    def arms(self) -> set[str]:
+        return set().union(*(c.arms() for c in self.conditions))
+
+
+Condition = Annotated[Compare | StdRule | Threshold | SeedCount | Equal | Monotone | AnyOf,
+                      Field(discriminator="kind")]
+AnyOf.model_rebuild()
 
 
 # ---- evaluation -----------------------------------------------------------------------------------------
@@ -421,9 +435,23 @@ def _monotone(c: Monotone, ctx: Context) -> ConditionResult:
     return ConditionResult(0, c.kind, text, outcome, why, details={"steps": steps})
 
 
+def _any_of(c: AnyOf, ctx: Context) -> ConditionResult:
+    parts = [evaluate(sub, ctx, i) for i, sub in enumerate(c.conditions)]
+    outcomes = [p.outcome for p in parts]
+    if REPRODUCES in outcomes:
+        outcome = REPRODUCES
+    elif all(o == DOES_NOT_REPRODUCE for o in outcomes):
+        outcome = DOES_NOT_REPRODUCE
+    else:
+        outcome = INCONCLUSIVE
+    text = "at least one of: " + "; ".join(f"({p.text})" for p in parts)
+    why = "; ".join(f"({i + 1}) {p.outcome}: {p.reason}" for i, p in enumerate(parts))
+    return ConditionResult(0, c.kind, text, outcome, why, details={"parts": [p.to_dict() for p in parts]})
+
+
 _EVALUATORS: dict[type, Callable[[Any, Context], ConditionResult]] = {
     Compare: _compare, StdRule: _std_rule, Threshold: _threshold, SeedCount: _seed_count, Equal: _equal,
-    Monotone: _monotone,
+    Monotone: _monotone, AnyOf: _any_of,
 }
 
 

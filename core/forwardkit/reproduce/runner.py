@@ -132,6 +132,8 @@ def figures_of(spec: ReproductionSpec) -> list[str]:
 
 def _condition_metrics(c: Any) -> list[str | None]:
     found: list[str | None] = [getattr(c, "metric", None)]
+    for sub in getattr(c, "conditions", []):
+        found += _condition_metrics(sub)
     for key in ("figure", "left", "right"):
         fig = getattr(c, key, None)
         if fig is not None and hasattr(fig, "arm"):

@@ -129,3 +129,37 @@ class MiniFilterZooConfig(ComponentConfig):
         if len(set(self.datasets)) != len(self.datasets):
             raise ValueError(f"datasets lists a source twice: {self.datasets}")
         return self
+
+
+class ZooStudyConfig(ComponentConfig):
+    """One seed of the card's zoo study (the ``zoo`` program arm of ``forwardkit reproduce cnn-filter-db``).
+
+    The main zoo trains every (dataset, width) once from the seed, plus the untrained copy of each model;
+    the small-data zoo trains ``small_source`` again at ``small_train_size`` images for the data-size axis.
+    """
+
+    datasets: list[ZooSource] = Field(
+        default_factory=lambda: ["digits", "mnist5k", "textures", "random_labels"], min_length=2,
+        description="zoo sources; 'random_labels' is the control, the others are the real datasets",
+    )
+    widths: list[int] = Field(default_factory=lambda: [8, 16, 32, 64], min_length=2,
+                              description="first-stage widths of the 4-layer CNNs (the card: 8, 16, 32, 64)")
+    depth: int = Field(4, ge=2, le=8, description="3x3 conv stages of every zoo CNN")
+    train_size: int = Field(4000, ge=16, description="at most this many training images per model (the card: 4000)")
+    small_train_size: int = Field(500, ge=16, description="training images of the small-data zoo (the card: 500)")
+    small_source: ZooSource = Field("mnist5k", description="the source trained again with small_train_size")
+    image_size: int = Field(28, ge=8, description="crop size of 'textures' (digits stay 8x8, MNIST 28x28)")
+    epochs: int = Field(3, ge=1, description="Adam passes over the training images (the card: 3)")
+    batch_size: int = Field(64, ge=2)
+    lr: float = Field(3e-3, gt=0.0, description="Adam learning rate")
+    min_filters_ve: int = Field(64, ge=2, description="the H_norm summaries use layers with at least this many "
+                                "filters (tau(N) is a poor normaliser for smaller layers)")
+
+    @model_validator(mode="after")
+    def _check(self) -> ZooStudyConfig:
+        real = [d for d in self.datasets if d != "random_labels"]
+        if len(real) < 2:
+            raise ValueError(f"the cross-dataset shift needs two real datasets, got {self.datasets}")
+        if len(set(self.datasets)) != len(self.datasets) or len(set(self.widths)) != len(self.widths):
+            raise ValueError("datasets and widths must not repeat")
+        return self

@@ -107,6 +107,16 @@ def one_step(arm: str, depth: int, data: Any, hidden: int, device: torch.device)
     return row
 
 
+def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per arm and depth: activation MiB and its ratio to backprop's at the same depth (same process)."""
+    bp = {r["depth"]: r["activation_bytes"] for r in rows if r["arm"] == "backprop"}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for r in rows:
+        out.setdefault(r["arm"], {})[f"depth{r['depth']}"] = {
+            "activation_mib": r["activation_bytes"] / 2**20, "vs_backprop": r["activation_bytes"] / bp[r["depth"]]}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny graph, depths 1-2, nothing written")
@@ -136,7 +146,7 @@ def main() -> None:
                "method": "bytes of tensors saved for backward between backward() calls (peak window)"
                          + ("; cuda: max_memory_allocated during the step minus before" if device.type == "cuda"
                             else ""),
-               "rows": rows}
+               "rows": rows, "summary": summarize(rows)}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=2) + "\n")
         print(f"wrote {args.out}")

@@ -84,3 +84,24 @@ class FeatureDivergenceConfig(ComponentConfig):
     )
     samples: int = Field(256, ge=2, description="digits per domain when render=True")
     eps: float = Field(1e-6, gt=0.0, description="variance floor of the per-channel Gaussians")
+
+
+class RandomPadCropConfig(ComponentConfig):
+    """The miniature's light augmentation (card: "random crop +-2 px only"): pad each training image by
+    ``padding`` pixels and crop it back to its size at a random offset (a random shift of up to
+    ``padding`` px in each direction), independently per image, on training batches only."""
+
+    padding: int = Field(2, ge=0, description="pixels added on every side before cropping (the largest shift)")
+    padding_mode: Literal["replicate", "constant", "reflect"] = Field(
+        "replicate",
+        description="'replicate': repeat the border pixels (a pure shift on a plain background); 'constant': "
+        "fill with `fill` (torchvision's RandomCrop(padding) default, fill 0); 'reflect': mirror",
+    )
+    fill: float = Field(0.0, description="value of the padded pixels in 'constant' mode")
+    layout: Literal["channels_last", "channels_first"] = Field(
+        "channels_last", description="layout of the image batch: (B, H, W, C) or (B, C, H, W)"
+    )
+    key: str = Field("x", min_length=1, description="the batch entry holding the images")
+    seed: int | None = Field(
+        None, ge=0, description="seed of the callback's own torch.Generator; None: derived from the run's seed"
+    )

@@ -49,4 +49,13 @@ def forwardkit_register(registry: Registrar) -> None:
         paper=PAPER,
         functional=f"{_PKG}.analyzer:symmetric_kl",
     )
+    add(
+        "callback",
+        "random_pad_crop",
+        target=f"{_PKG}.augment:RandomPadCrop",
+        config=f"{_CFG}:RandomPadCropConfig",
+        summary="light augmentation of the IBN-Net miniature: pad training images by p px and crop back at a "
+        "random offset (random shifts of up to p px)",
+        functional=f"{_PKG}.augment:random_pad_crop",
+    )
     registry.add_reproduction(spec=f"{_PKG}.reproduction:SPEC")

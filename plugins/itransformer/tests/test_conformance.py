@@ -22,5 +22,9 @@ def test_reproduction_spec_validates():
     from forwardkit.config import validate_experiment
 
     for arm in SPEC.arms:
+        if SPEC.program(arm) is not None:
+            _, config = SPEC.program_config(arm)
+            validate_experiment(config["experiment"])
+            continue
         validate_experiment(SPEC.experiment(arm, 0))
         validate_experiment(SPEC.experiment(arm, 0, smoke=True))

@@ -6,6 +6,7 @@ model and a few training batches and trains what they return.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 
 from forwardkit.interfaces import CompressionReport, Compressor
 from forwardkit_precropping.config import PaiMaskConfig, PreCroppingConfig
-from forwardkit_precropping.figures import example_input, figures
+from forwardkit_precropping.figures import example_input, figures, with_paired_latency
 from forwardkit_precropping.graph import ChannelGraph
 from forwardkit_precropping.mask import apply_masks
 from forwardkit_precropping.scores import (
@@ -91,7 +92,8 @@ class PreCropping(Compressor):
     """PreCropping (Cai et al. 2022): crop channels at initialisation to PAI layer-wise densities.
 
     ``compress(model, data)`` returns a plain dense model with fewer channels (untrained) and a report
-    measured on both models: parameters, safetensors bytes, MACs of one sample, batch-1 CPU latency.
+    measured on both models: parameters, safetensors bytes, MACs of one sample, and CPU inference latency
+    at ``latency_batch`` (both models timed round-robin, so ``before / after`` is a measured speed-up).
     """
 
     Config = PreCroppingConfig
@@ -107,12 +109,16 @@ class PreCropping(Compressor):
         cfg = self.config
         data = list(data) if data is not None else None
         x = example_input(model, data)
-        before = figures(model, x, latency=cfg.latency)
+        before = figures(model, x, latency=False)
         narrow, plan, dens = precrop(
             model, cfg.density, scorer=cfg.scorer, data=data, budget=cfg.budget, min_channels=cfg.min_channels,
             allow_expand=cfg.allow_expand, round_to=cfg.round_to, balance=cfg.balance, reinit=cfg.reinit,
             iterations=cfg.iterations, batch_size=cfg.batch_size, seed=cfg.seed)
-        after = figures(narrow, x, latency=cfg.latency)
+        after = figures(narrow, x, latency=False)
+        if cfg.latency:
+            before, after = with_paired_latency(before, after, model, narrow,
+                                                example_input(model, data, cfg.latency_batch),
+                                                warmup=cfg.latency_warmup, repeats=cfg.latency_repeats)
         details = {
             "scorer": cfg.scorer, "density": cfg.density, "budget": cfg.budget,
             "achieved_density": plan.achieved, "layer_densities": dens, "alphas": plan.alphas,
@@ -160,13 +166,18 @@ class PaiMask(Compressor):
         cfg = self.config
         data = list(data) if data is not None else None
         x = example_input(model, data)
-        before = figures(model, x, latency=cfg.latency)
+        before = figures(model, x, latency=False)
+        dense = copy.deepcopy(model) if cfg.latency else None  # masking works in place
         masks = pai_masks(model, cfg.method, cfg.density, data=data, iterations=cfg.iterations,
                           batch_size=cfg.batch_size, seed=cfg.seed)
         if cfg.shuffle:
             masks = layer_shuffle(masks, seed=cfg.seed + 1)
         apply_masks(model, masks)
-        after = figures(model, x, nonzero=True, latency=cfg.latency)
+        after = figures(model, x, nonzero=True, latency=False)
+        if dense is not None:
+            before, after = with_paired_latency(before, after, dense, model,
+                                                example_input(model, data, cfg.latency_batch),
+                                                warmup=cfg.latency_warmup, repeats=cfg.latency_repeats)
         nnz = sum(int(m.sum()) for m in masks.values())
         details = {
             "method": cfg.method, "shuffle": cfg.shuffle, "density": global_density(masks),

@@ -74,7 +74,11 @@ class PaiMaskConfig(PaiScorerConfig):
     """The masked unstructured baseline: a PAI mask applied as a fixed multiplicative parametrization."""
 
     shuffle: bool = Field(False, description="randomly permute the mask inside every layer (same nnz per layer)")
-    latency: bool = Field(True, description="measure CPU latency (batch 1) before and after for the report")
+    latency: bool = Field(True, description="measure CPU inference latency before and after for the report "
+                          "(both models timed round-robin in one process)")
+    latency_batch: int = Field(1, ge=1, description="batch size of the latency measurement (the card's bar: 64)")
+    latency_warmup: int = Field(2, ge=0, description="untimed rounds before the latency measurement")
+    latency_repeats: int = Field(10, ge=1, description="timed rounds; the report holds the median")
 
 
 class PreCroppingConfig(ComponentConfig):
@@ -96,7 +100,11 @@ class PreCroppingConfig(ComponentConfig):
     reinit: bool = Field(True, description="fresh initialisation of the narrow model (False: copy the first "
                          "channels of the dense weights; at initialisation the choice is irrelevant)")
     seed: int = Field(0, ge=0, description="seed of 'random' scores")
-    latency: bool = Field(True, description="measure CPU latency (batch 1) before and after for the report")
+    latency: bool = Field(True, description="measure CPU inference latency before and after for the report "
+                          "(both models timed round-robin in one process)")
+    latency_batch: int = Field(1, ge=1, description="batch size of the latency measurement (the card's bar: 64)")
+    latency_warmup: int = Field(2, ge=0, description="untimed rounds before the latency measurement")
+    latency_repeats: int = Field(10, ge=1, description="timed rounds; the report holds the median")
 
 
 class LayerwiseDensityConfig(ComponentConfig):

@@ -83,7 +83,9 @@ def solve_log_alphas(graph: ChannelGraph, densities: Mapping[str, float], *, cos
         return np.zeros(0)
     A, b = np.array(rows), np.array(rhs)
     upper_finite = np.where(np.isinf(upper), 10.0, upper)
-    return np.asarray(lsq_linear(A, b, bounds=(lower, upper_finite)).x)
+    # a group already at min_channels (lower == upper == 0) cannot move: lsq_linear needs lower < upper
+    lower = np.minimum(lower, upper_finite - 1e-12)
+    return np.clip(np.asarray(lsq_linear(A, b, bounds=(lower, upper_finite)).x), None, upper_finite)
 
 
 def _alphas(graph: ChannelGraph, x: np.ndarray) -> dict[str, float]:

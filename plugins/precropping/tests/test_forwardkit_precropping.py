@@ -264,3 +264,48 @@ def test_speed_benchmark_smoke(tmp_path: object) -> None:
     assert {"dense", "cropped", "masked"} <= set(arms)
     assert arms["cropped"]["parameters"] < arms["dense"]["parameters"]
     assert arms["masked"]["macs"] == arms["dense"]["macs"]
+
+
+def test_paired_latency_times_both_models_and_restores_their_modes() -> None:
+    from forwardkit_precropping.figures import paired_latency
+
+    dense, narrow = small_vgg().train(), small_vgg(widths=[4, 4, 8, 8, 8, 8]).eval()
+    lat = paired_latency({"dense": dense, "narrow": narrow}, dense.example_batch(4)["x"], warmup=1, repeats=3)
+    assert set(lat) == {"dense", "narrow"} and all(v > 0 for v in lat.values())
+    assert dense.training and not narrow.training
+
+
+@pytest.mark.parametrize("compressor", [PreCropping, PaiMask])
+def test_compressors_time_dense_and_compressed_at_the_latency_batch(compressor: type) -> None:
+    model = small_vgg()
+    kept = copy.deepcopy(model.state_dict())
+    _out, report = compressor(density=0.2, iterations=5, latency_batch=8, latency_warmup=1,
+                              latency_repeats=3).compress(model)
+    assert report.before.latency_ms > 0 and report.after.latency_ms > 0
+    if compressor is PreCropping:  # the dense input is left as it was
+        assert all(torch.equal(kept[k], v) for k, v in model.state_dict().items())
+
+
+def test_solver_accepts_a_group_already_at_min_channels() -> None:
+    model = SmallVGG(widths=[4, 4, 8, 8, 8, 8], image_size=8)
+    _, plan, _ = precrop(model, 0.2, scorer="uniform", min_channels=4)
+    assert plan.widths["c0"] == 4 and all(w >= 4 for w in plan.widths.values())
+
+
+def test_reproduction_spec_carries_the_cards_whole_pass_bar() -> None:
+    from forwardkit.reproduce.spec import load_spec
+
+    spec = load_spec("forwardkit_precropping.reproduction:SPEC")
+    assert "|acc(d) − acc(b)| ≤ 1.5 points" in spec.pass_bar and "≥ 2× at batch 64" in spec.pass_bar  # noqa: RUF001
+    assert "worse than the uniform-scaling baseline (e)" in spec.pass_bar
+    kinds = [(c.kind, getattr(c, "test", None), getattr(c, "margin", None)) for c in spec.conditions]
+    assert kinds == [("compare", "equivalence", 0.015), ("threshold", None, None),
+                     ("compare", "non_inferiority", 0.03), ("compare", "non_inferiority", 0.0)]
+    assert spec.conditions[1].value == 2.0 and spec.conditions[1].figure.over is not None
+    assert {"dense", "pai_synflow", "pai_synflow_shuffled", "precropping", "uniform_width", "pai_random"} <= set(
+        spec.arms)
+    assert set(spec.used_arms()) == {"pai_synflow", "precropping", "uniform_width"}
+    exp = spec.experiment("precropping", 0)
+    (crop,) = exp["compressors"]
+    assert crop["latency_batch"] == 64 and crop["density"] == 0.1
+    assert spec.experiment("precropping_d002", 0)["compressors"][0]["density"] == 0.02

@@ -36,3 +36,17 @@ def test_smoke_reproduction(slug, tmp_path):
     assert results["smoke"] and results["verdict"]["outcome"] in {
         "reproduces", "does not reproduce at this scale", "inconclusive"}
     assert (tmp_path / "report.md").is_file() and (tmp_path / "figure.png").is_file()
+
+
+@pytest.mark.parametrize("slug", [s for s in PAPER_PLUGINS if (ROOT / "plugins" / s / "reports" / "results.json").is_file()])
+def test_the_kept_report_was_run_with_the_declared_spec(slug):
+    """A spec changed after its full run makes the kept report stale: rerun it (the history keeps the old one)."""
+    from forwardkit.reproduce.spec import load_spec
+
+    results = json.loads((ROOT / "plugins" / slug / "reports" / "results.json").read_text(encoding="utf-8"))
+    assert not results.get("smoke"), "a smoke run was kept as the plugin's report"
+    declared = load_spec(default_registry().reproductions[slug]).fingerprint()
+    assert results.get("spec_hash") == declared, (
+        f"plugins/{slug}/reports/results.json was run with spec {results.get('spec_hash')}, the plugin now declares "
+        f"{declared}: rerun `forwardkit reproduce {slug}`")
+    assert len(results["seeds"]) >= 3, "a full run has at least 3 seeds"

@@ -41,12 +41,12 @@ def test_smoke_reproduction(slug, tmp_path):
 @pytest.mark.parametrize("slug", [s for s in PAPER_PLUGINS if (ROOT / "plugins" / s / "reports" / "results.json").is_file()])
 def test_the_kept_report_was_run_with_the_declared_spec(slug):
     """A spec changed after its full run makes the kept report stale: rerun it (the history keeps the old one)."""
-    from forwardkit.reproduce.spec import load_spec
+    from forwardkit.reproduce.spec import canonical_hash, load_spec
 
     results = json.loads((ROOT / "plugins" / slug / "reports" / "results.json").read_text(encoding="utf-8"))
     assert not results.get("smoke"), "a smoke run was kept as the plugin's report"
     declared = load_spec(default_registry().reproductions[slug]).fingerprint()
-    assert results.get("spec_hash") == declared, (
-        f"plugins/{slug}/reports/results.json was run with spec {results.get('spec_hash')}, the plugin now declares "
-        f"{declared}: rerun `forwardkit reproduce {slug}`")
+    ran = canonical_hash(results.get("spec"), results.get("spec_hash"))
+    assert ran == declared, (f"plugins/{slug}/reports/results.json was run with spec {ran}, the plugin now declares "
+                             f"{declared}: rerun `forwardkit reproduce {slug}`")
     assert len(results["seeds"]) >= 3, "a full run has at least 3 seeds"

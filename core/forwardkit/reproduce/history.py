@@ -11,13 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from forwardkit.reproduce.spec import spec_hash
+from forwardkit.reproduce.spec import canonical_hash
 
 
 def run_entry(results: dict[str, Any], *, source: str = "results.json") -> dict[str, Any]:
     """The history entry of one run's results (old single-comparison results too)."""
     verdict = results.get("verdict", {})
-    digest = results.get("spec_hash") or (spec_hash(results["spec"]) if isinstance(results.get("spec"), dict) else None)
+    digest = canonical_hash(results.get("spec"), results.get("spec_hash"))
     conditions = [{"index": c.get("index"), "text": c.get("text"), "outcome": c.get("outcome")}
                   for c in verdict.get("conditions", [])]
     if not conditions and "baseline_arm" in results:  # a spec from before conditions: one comparison

@@ -176,11 +176,14 @@ def json_safe(obj: Any) -> Any:
 
 def results_block(r: dict[str, Any], *, report: str = "reports/report.md") -> str:
     """The results block of a plugin README, written from its results.json by ``make sync``."""
+    from forwardkit.reproduce.spec import canonical_hash
+
     v = r["verdict"]
     level = r.get("level", 0.9)
+    digest = canonical_hash(r.get("spec"), r["spec_hash"])
     lines = [f"**Verdict: {v['label']}** ({sum(c['outcome'] == 'reproduces' for c in v['conditions'])} of "
              f"{len(v['conditions'])} conditions hold) · {len(r['seeds'])} seeds · {level:.0%} intervals · spec "
-             f"`{r['spec_hash']}` · run {r['date']} · [full report]({report})", "", *conditions_table(r), ""]
+             f"`{digest}` · run {r['date']} · [full report]({report})", "", *conditions_table(r), ""]
     metric = r["metric"]
     rows = [(n, a) for n, a in r["arms"].items() if metric in a["figures"]]
     if rows:
@@ -189,7 +192,7 @@ def results_block(r: dict[str, Any], *, report: str = "reports/report.md") -> st
                   f"{', '.join(_num(x) for x in a['figures'][metric]['values'])} |" for n, a in rows]
         lines.append("")
     history = r.get("history", [])
-    changed = sum(h.get("spec_hash") != r["spec_hash"] for h in history)
+    changed = sum(canonical_hash(h.get("spec"), h.get("spec_hash")) != digest for h in history)
     lines.append(f"Earlier full runs kept in the report's history: {len(history)}"
                  + (f" ({changed} with a different spec)." if changed else "."))
     return "\n".join(lines) + "\n"

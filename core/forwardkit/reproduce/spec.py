@@ -152,8 +152,10 @@ class ReproductionSpec(ComponentConfig):
         return prog.program, deep_merge(prog.config, prog.smoke) if smoke else dict(prog.config)
 
     def fingerprint(self) -> str:
-        """The spec's hash: sha256 of its canonical JSON, without the fields in :data:`UNHASHED`."""
-        return spec_hash(self.model_dump(mode="json"))
+        """The spec's hash: sha256 of its canonical JSON without the fields in :data:`UNHASHED` and without
+        the values left at their defaults, so that a field the core adds later (with a default) does not
+        change the hash of every spec written before it."""
+        return spec_hash(self.model_dump(mode="json", exclude_defaults=True))
 
 
 def spec_hash(dumped: Mapping[str, Any]) -> str:
@@ -161,6 +163,17 @@ def spec_hash(dumped: Mapping[str, Any]) -> str:
     data = {k: v for k, v in dumped.items() if k not in UNHASHED}
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def canonical_hash(dumped: Mapping[str, Any] | None, recorded: str | None = None) -> str | None:
+    """The :meth:`ReproductionSpec.fingerprint` of a spec stored in a results file (any earlier dump of
+    it), or ``recorded`` (else the raw dump's hash) when it no longer parses as a spec (older formats)."""
+    if not isinstance(dumped, Mapping):
+        return recorded
+    try:
+        return ReproductionSpec.model_validate(dict(dumped)).fingerprint()
+    except (ValidationError, ValueError, TypeError):
+        return recorded or spec_hash(dumped)
 
 
 def parse_spec(data: Any, *, source: str | None = None) -> ReproductionSpec:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -25,7 +24,7 @@ from forwardkit.reproduce.conditions import (
     Threshold,
     evaluate,
 )
-from forwardkit.reproduce.spec import ReproductionSpec, deep_merge, load_spec, parse_spec, spec_hash
+from forwardkit.reproduce.spec import ReproductionSpec, canonical_hash, deep_merge, load_spec, parse_spec, spec_hash
 from forwardkit.reproduce.stats import mean_interval, paired_interval, pooled_sd, welch_interval
 from forwardkit.reproduce.verdict import judge, summarize
 
@@ -134,7 +133,11 @@ def test_program_arms_and_exploratory_arms():
 def test_the_spec_hash_ignores_smoke_and_time_but_nothing_else():
     spec = parse_spec(GOOD)
     same = parse_spec({**GOOD, "smoke": {"trainer": {"max_steps": 1}}, "expected_minutes": 9})
-    assert spec.fingerprint() == same.fingerprint() == spec_hash(json.loads(json.dumps(spec.model_dump(mode="json"))))
+    assert spec.fingerprint() == same.fingerprint() == spec_hash(spec.model_dump(mode="json", exclude_defaults=True))
+    # a value written out at its default is the same spec; a stored full dump compares by its canonical hash
+    assert parse_spec({**GOOD, "level": 0.9, "exclusive": []}).fingerprint() == spec.fingerprint()
+    assert canonical_hash(spec.model_dump(mode="json"), "recorded") == spec.fingerprint()
+    assert canonical_hash({"baseline_arm": "x"}, "recorded") == "recorded"
     for change in ({"pass_bar": "another bar"}, {"seeds": [0, 1, 2, 3]}, {"level": 0.95},
                    {"conditions": [{**GOOD["conditions"][0], "min_effect": 0.01}]}):
         assert parse_spec({**GOOD, **change}).fingerprint() != spec.fingerprint(), change

@@ -38,7 +38,10 @@ def test_smoke_reproduction(slug, tmp_path):
     assert (tmp_path / "report.md").is_file() and (tmp_path / "figure.png").is_file()
 
 
-@pytest.mark.parametrize("slug", [s for s in PAPER_PLUGINS if (ROOT / "plugins" / s / "reports" / "results.json").is_file()])
+KEPT = [s for s in PAPER_PLUGINS if (ROOT / "plugins" / s / "reports" / "results.json").is_file()]
+
+
+@pytest.mark.parametrize("slug", KEPT)
 def test_the_kept_report_was_run_with_the_declared_spec(slug):
     """A spec changed after its full run makes the kept report stale: rerun it (the history keeps the old one)."""
     from forwardkit.reproduce.spec import canonical_hash, load_spec

@@ -95,7 +95,8 @@ RAW_FILES = {
 }
 RAW_WORDS = {"random-bytes.yaml": "not UTF-8", "utf16.yaml": "UTF-16", "image.yaml": "not UTF-8",
              "archive.yaml": "not UTF-8", "empty.yaml": "empty", "list.yaml": "expected a mapping",
-             "duplicate-key.yaml": "given twice", "duplicate-key.json": "given twice", "bad-json.json": "not valid JSON",
+             "duplicate-key.yaml": "given twice", "duplicate-key.json": "given twice",
+             "bad-json.json": "not valid JSON",
              "bad-yaml.yaml": "not valid YAML", "alias-bomb.yaml": "aliases", "too-big.yaml": "at most"}
 
 

@@ -74,7 +74,8 @@ def test_a_name_claimed_twice_is_a_conflict_nobody_wins_until_pinned():
         reg.get("token_mixer", "fake_mix")
     assert "FORWARDKIT_PIN=token_mixer/fake_mix=a or token_mixer/fake_mix=b" in str(err.value)
     assert not first.ok and not second.ok  # both are reported
-    assert "also registered by plugin 'b'" in first.problems[0] and "also registered by plugin 'a'" in second.problems[0]
+    assert "also registered by plugin 'b'" in first.problems[0]
+    assert "also registered by plugin 'a'" in second.problems[0]
     assert [c.plugin for c in reg.find("fake_mix")] == ["a", "b"]  # `forwardkit show` names both
     pinned = Registry(pins={"token_mixer/fake_mix": "b"})
     pinned.load_plugin("a", lambda: module_with(good))

@@ -97,7 +97,8 @@ def test_divergence_exits_3_keeps_finite_checkpoints_and_writes_a_summary(tmp_pa
 
 def test_set_paths_index_lists_and_quiet_keeps_invalid_trainers(tmp_path, cli):
     exp = {"data": {"name": "blobs", "image_size": 8},
-           "model": {"name": "metaformer", "token_mixers": ["identity", "attention"], "depths": [1, 1], "dims": [8, 16]},
+           "model": {"name": "metaformer", "token_mixers": ["identity", "attention"], "depths": [1, 1],
+                     "dims": [8, 16]},
            "trainer": {"epochs": 1}}
     path = _write(tmp_path, exp)
     bad = cli("run", str(path), "--set", "model.token_mixers.5.head_dim=4", "--quiet")

@@ -216,3 +216,41 @@ def test_set_for_a_component_that_is_not_measured(registry):
         bench_components("token_mixer", names=["seq-only"], registry=registry, configs={"broken": {}})
     models = CliRunner().invoke(cli, ["bench", "models", "--names", "mlp", "--set", "mlp.hiden=[8]"])
     assert models.exit_code == 2 and "mlp: unknown field 'hiden' (did you mean 'hidden'?)" in models.output
+
+
+class FixedTokensConfig(TokenMixerConfig):
+    num_tokens: int | None = None
+
+
+class FixedTokens(TokenMixer):
+    """A token MLP of a fixed size (Linear over the N tokens): fields_for_input gives it N for each size."""
+
+    Config = FixedTokensConfig
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        if self.config.num_tokens is None:
+            raise ValueError("needs num_tokens")
+        self.mix = nn.Linear(self.config.num_tokens, self.config.num_tokens)
+
+    @classmethod
+    def fields_for_input(cls, spatial):
+        return {} if None in spatial else {"num_tokens": math.prod(spatial)}
+
+    def supports(self, spatial):
+        return math.prod(spatial) == self.config.num_tokens
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = x.reshape(x.shape[0], -1, x.shape[-1]).transpose(1, 2)
+        return self.mix(t).transpose(1, 2).reshape(x.shape)
+
+
+def test_each_size_gets_a_mixer_built_for_its_exact_grid():
+    reg = Registry.discover(entry_points=False)
+    reg.register_class("token_mixer", "fixed-tokens", FixedTokens)
+    data = bench_components("token_mixer", names=["fixed-tokens"], ranks=(1, 2), sizes=(16, 36), dim=8, batch=2,
+                            workers=1, repeats=2, warmup=1, budget_s=0.2, registry=reg)
+    params = {(r["rank"], r["tokens"]): r["params"] for r in data["results"] if r["name"] == "fixed-tokens"}
+    assert params == {(1, 16): 16 * 16 + 16, (1, 36): 36 * 36 + 36, (2, 16): 16 * 16 + 16, (2, 36): 36 * 36 + 36}
+    shapes = {(r["rank"], r["tokens"]): r["shape"] for r in data["results"] if r["name"] == "fixed-tokens"}
+    assert shapes[(2, 36)] == [6, 6]

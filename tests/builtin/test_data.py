@@ -9,14 +9,8 @@ import torch
 from torch.utils.data import default_collate
 
 import forwardkit
-from forwardkit.builtin.data import (
-    BlobsDataset,
-    SequenceDataset,
-    TensorSplit,
-    make_sequence_task,
-    random_split,
-    stratified_split,
-)
+from forwardkit.builtin.data import BlobsDataset, SequenceDataset, make_sequence_task
+from forwardkit.data import TensorSplit, random_split, stratified_split
 from forwardkit.errors import ConfigError, ForwardkitError
 
 SPLITS = ("train", "val", "test")

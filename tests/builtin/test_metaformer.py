@@ -14,10 +14,10 @@ import forwardkit
 from forwardkit import registry as registry_module
 from forwardkit.builtin.channel import MLP
 from forwardkit.builtin.config import IdentityConfig
-from forwardkit.builtin.layers import DropPath, Scale, make_norm
-from forwardkit.builtin.metaformer import MetaFormer, MetaFormerBlock, MetaFormerStage, drop_path_schedule
+from forwardkit.builtin.metaformer import MetaFormer
 from forwardkit.builtin.mixers import Attention, Identity
 from forwardkit.interfaces import TokenMixer
+from forwardkit.nn import DropPath, MetaFormerBlock, MetaFormerStage, Scale, drop_path_schedule, make_norm
 
 DIMS = [8, 16, 24, 32]
 ATT = {"name": "attention", "head_dim": 8}
@@ -160,7 +160,7 @@ def test_layer_scale_multiplies_the_branch():
 # ---- drop path ----------------------------------------------------------------------------------------
 def test_drop_path_is_per_sample_and_only_in_training():
     torch.manual_seed(0)
-    dp = DropPath(0.5)
+    dp = DropPath(p=0.5)
     x = torch.ones(400, 3, 4)
     dp.train()
     out = dp(x)
@@ -292,7 +292,8 @@ def test_gradients_reach_every_parameter(head):
 
 
 def test_mixers_get_the_fields_their_class_fills_for_the_models_rank():
-    """A mixer whose config depends on the token rank (fields_for_rank) is built for the model's rank,
+    """A mixer whose config depends on the token rank through the legacy fields_for_rank (still honoured,
+    with a DeprecationWarning, until the plugins move to fields_for_input) is built for the model's rank,
     unless the spec sets the field itself."""
     from typing import Any, ClassVar
 

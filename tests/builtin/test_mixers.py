@@ -173,7 +173,7 @@ def test_every_activation_make_activation_knows_is_a_valid_mlp_act():
 
     import forwardkit as fk
     from forwardkit.builtin.config import Activation
-    from forwardkit.builtin.layers import ACTIVATIONS
+    from forwardkit.nn import ACTIVATIONS
 
     assert set(get_args(Activation)) == set(ACTIVATIONS)
     for act in ACTIVATIONS:

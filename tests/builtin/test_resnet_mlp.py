@@ -9,8 +9,9 @@ from torch import nn
 
 import forwardkit
 from forwardkit.builtin.models import MLPNet
-from forwardkit.builtin.resnet import BasicBlock, ResNet
+from forwardkit.builtin.resnet import ResNet
 from forwardkit.errors import ConfigError
+from forwardkit.nn import BasicBlock
 
 
 def test_resnet20_structure_and_forward():

@@ -28,6 +28,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from forwardkit.builtin.backprop import Backprop
 from forwardkit.builtin.tasks import Classification
+from forwardkit.builtin.tent import Tent, norm_affine_parameters
 from forwardkit.builtin.training_config import BackpropConfig
 from forwardkit.config import ChannelMixerConfig, ComponentConfig, TokenMixerConfig
 from forwardkit.interfaces import (
@@ -46,6 +47,7 @@ from forwardkit.interfaces import (
 )
 from forwardkit.testing import measure_model, run_check
 from forwardkit.testing.checks import _IMPLS, checks_for
+from forwardkit.testing.checks.export import declared_formats, onnx_missing
 from forwardkit.testing.report import FAILING
 from forwardkit.testing.toys import ToyNet, ToyNetConfig
 
@@ -251,8 +253,48 @@ class PythonRandomNoise(CausalMean):
         return out + random.random() if self.training else out
 
 
+class SignBranch(CausalMean):
+    """Data-dependent control flow: the branch taken depends on the input's values."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = super().forward(x)
+        return out if x.sum() > 0 else -out
+
+
+class CallCounter(CausalMean):
+    """Scales its output by a Python call counter: the exported program freezes the count it was traced at."""
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self.calls = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.calls += 1
+        return super().forward(x) * (1.0 + 0.1 * self.calls)
+
+
+class OnnxMean(CausalMean):
+    """Well behaved, and declares ONNX export."""
+
+    export_formats: ClassVar[tuple[str, ...]] = ("torch", "onnx")
+
+
+class StableSortMixer(OnnxMean):
+    """Declares ONNX export but ranks its tokens with a stable sort, which has no ONNX function."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = super().forward(x)
+        order = torch.sort(out.detach().flatten(1, -2).norm(dim=-1), dim=1, stable=True, descending=True).indices
+        return out + 0.0 * order.to(out.dtype).reshape(*out.shape[:-1], 1)
+
+
+class OnnxOnly(CausalMean):
+    export_formats: ClassVar[tuple[str, ...]] = ("onnx",)  # ONNX is made from torch.export's program
+
+
 TOKEN_MIXER_BUGS = [
     Planted("check_declarations", BadRanks, CausalMean, r"ranks must be a non-empty subset"),
+    Planted("check_declarations", OnnxOnly, CausalMean, r"export_formats must be a tuple naming 'torch'"),
     Planted("check_declarations", TypoDeclared, CausalMean, r"names 'check_batch_independance', which is not a check"),
     Planted("check_declarations", ReasonlessExempt, CausalMean, r"gradient_exempt\['proj.bias'\] needs a reason"),
     Planted("check_output_shape", DropsAToken, CausalMean, r"output shape .* != input shape"),
@@ -278,6 +320,9 @@ TOKEN_MIXER_BUGS = [
     Planted("check_config_round_trip", LossyConfigMixer, CausalMean, r"does not round-trip through JSON"),
     Planted("check_determinism", UnseededInit, CausalMean, r"torch.manual_seed"),
     Planted("check_determinism", PythonRandomNoise, CausalMean, r"outputs differ"),
+    Planted("check_export", SignBranch, CausalMean, r"torch.export.export failed .*data-dependent"),
+    Planted("check_export", CallCounter, CausalMean, r"torch.export program on input 0 .* outputs differ"),
+    Planted("check_export", StableSortMixer, OnnxMean, r"declares ONNX export, but torch.onnx.export failed.*sort"),
 ]
 
 
@@ -399,6 +444,14 @@ class UnseededToy(ToyNet):
             self.head.weight.copy_(torch.randn(self.head.weight.shape, generator=gen))
 
 
+class BranchyToy(ToyNet):
+    """Returns probabilities or logits depending on the sign of the mean logit."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = super().forward(x)
+        return out.softmax(-1) if out.mean() > 0 else out
+
+
 MODEL_BUGS = [
     Planted("check_forward_batch", WrongChannelsBatch, ToyNet, r"forward_batch\(example_batch\(\)\) raised"),
     Planted("check_forward_batch", TupleBatch, ToyNet, r"example_batch\(\) must return a non-empty dict"),
@@ -409,6 +462,7 @@ MODEL_BUGS = [
     Planted("check_state_dict_round_trip", PlainAttributeState, ToyNet, r"different eval output"),
     Planted("check_config_round_trip", LossyToy, ToyNet, r"init_scale: 0.25 -> 0.2"),
     Planted("check_determinism", UnseededToy, ToyNet, r"state_dict entry 'head.weight' differs"),
+    Planted("check_export", BranchyToy, ToyNet, r"torch.export.export failed .*GuardOnDataDependentSymNode"),
 ]
 
 
@@ -756,13 +810,74 @@ class MomentlessBackprop(Backprop):
         return {"updates": self.updates, "optimizer": None}
 
 
+class UnfreezingRule(MomentumSGD):
+    """Makes every parameter trainable in setup: it trains what a stage froze."""
+
+    def setup(self, model: nn.Module, ctx: Any) -> None:
+        model.requires_grad_(True)
+        super().setup(model, ctx)
+
+
+class IdleRule(MomentumSGD):
+    trains: ClassVar[bool] = False  # and it does not adapt at test time either
+
+
+class NoisyTent(Tent):
+    """Perturbs the adapted scales with noise from a generator seeded by a counter: runs differ."""
+
+    counter = itertools.count()
+
+    def adapt(self, model: nn.Module, batch: Any, ctx: Any) -> Any:
+        out = super().adapt(model, batch, ctx)
+        gen = torch.Generator().manual_seed(next(self.counter))
+        with torch.no_grad():
+            for p in norm_affine_parameters(model):
+                p.add_(1e-3 * torch.randn(p.shape, generator=gen))
+        return out
+
+
+class NaNTent(Tent):
+    def adapt(self, model: nn.Module, batch: Any, ctx: Any) -> Any:
+        out = super().adapt(model, batch, ctx)
+        with torch.no_grad():
+            norm_affine_parameters(model)[0].fill_(float("nan"))
+        return out
+
+
+class CarriedMomentsTent(Tent):
+    """Builds its optimizer in the first episode only: Adam's moments carry over into the next episodes."""
+
+    def begin_episode(self, model: nn.Module, ctx: Any) -> None:
+        if self.optimizer is None:
+            super().begin_episode(model, ctx)
+            return
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.train()
+
+
+class HookLeavingTent(Tent):
+    """Registers a forward hook at every episode start and never removes it."""
+
+    def begin_episode(self, model: nn.Module, ctx: Any) -> None:
+        super().begin_episode(model, ctx)
+        model.register_forward_hook(lambda module, args, out: out * 1.5)
+
+
 RULE_BUGS = [
+    Planted("check_declarations", IdleRule, MomentumSGD, r"trains = False but not adapts_at_test_time"),
     Planted("check_learning_rule_step", TensorMetrics, MomentumSGD, r"finite Python numbers"),
     Planted("check_learning_rule_step", PoisonedStep, MomentumSGD, r"are non-finite after 2 steps"),
     Planted("check_state_dict_plain", PicklingRule, MomentumSGD, r"state must be plain data"),
     Planted("check_state_dict_plain", ForgetfulRule, MomentumSGD, r"state_dict\(\)\['steps'\] differs"),
     Planted("check_config_round_trip", LossyConfigRule, MomentumSGD, r"does not round-trip through JSON"),
     Planted("check_resume", MomentlessBackprop, Backprop, r"weights differ|state_dict differs"),
+    Planted("check_stages", UnfreezingRule, MomentumSGD, r"parameters \['net.0.weight'\] of the frozen part"),
+    Planted("check_stages", MomentlessBackprop, Backprop, r"weights differ|state_dict differs"),
+    Planted("check_test_time", NoisyTent, Tent, r"the stream is not deterministic"),
+    Planted("check_test_time", NaNTent, Tent, r"non-finite adapted weights \['bn.weight'\]"),
+    Planted("check_test_time", CarriedMomentsTent, Tent, r"begin_episode does not start the rule afresh"),
+    Planted("check_test_time", HookLeavingTent, Tent, r"episode 1 does not start from the trained model"),
 ]
 
 
@@ -867,6 +982,7 @@ CALLBACK_BUGS = [
     Planted("check_callback_events", WrongEventOrder, GradNorms, r"on_batch_start\(\) raised AttributeError"),
     Planted("check_state_dict_plain", StateIgnoring, Counter, r"differs after load_state_dict"),
     Planted("check_resume", UnsavedNoise, SavedNoise, r"weights differ"),
+    Planted("check_stages", UnsavedNoise, SavedNoise, r"weights differ"),
 ]
 
 
@@ -921,8 +1037,14 @@ def _fixes() -> list[Planted]:
     return list(seen.values())
 
 
+def _needs_onnx(component: type) -> None:
+    if "onnx" in declared_formats(component) and onnx_missing():
+        pytest.skip(f"{', '.join(onnx_missing())} not installed (pip install 'forwardkit[test]')")
+
+
 @pytest.mark.parametrize("bug", PLANTED, ids=lambda b: b.id)
 def test_the_check_catches_the_planted_bug(bug: Planted) -> None:
+    _needs_onnx(bug.broken)
     outcome = run_check(bug.check, bug.broken, **bug.options)
     assert outcome.status in FAILING, f"{bug.id} was not caught: {outcome}"
     assert re.search(bug.match, outcome.message), f"{bug.id}: unexpected message {outcome.message!r}"
@@ -930,6 +1052,7 @@ def test_the_check_catches_the_planted_bug(bug: Planted) -> None:
 
 @pytest.mark.parametrize("bug", _fixes(), ids=lambda b: f"{b.check}:{b.fixed.__name__}")
 def test_the_fixed_component_passes(bug: Planted) -> None:
+    _needs_onnx(bug.fixed)
     outcome = run_check(bug.check, bug.fixed, **bug.options)
     assert outcome.status == "passed", str(outcome)
 
@@ -959,7 +1082,7 @@ def test_the_count_of_planted_bugs() -> None:
 
     targeted = {bug.check for bug in PLANTED}
     assert targeted == {name for kind in KINDS for name in checks_for(kind)}  # every check of the kit
-    assert len(PLANTED) == 64
+    assert len(PLANTED) == 77
 
 
 def test_every_kit_check_counts_its_cases() -> None:

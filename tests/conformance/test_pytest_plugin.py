@@ -127,7 +127,7 @@ def test_third_party_plugin_runs_the_kit_on_its_own_components(tmp_path: Path) -
     result = run_pytest(tmp_path, "-q", "-rxs")
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
-    n = 9  # checks of a token mixer
+    n = 10  # checks of a token mixer
     # 4 components x n checks: 1 xfail (declared), 1 xpass (a failure), 1 skip (not causal),
     # plus one failing case for the plugin filter that matched nothing
     assert counts(result.stdout) == {"passed": 4 * n - 3, "failed": 2, "xfailed": 1, "skipped": 1}, out
@@ -145,10 +145,10 @@ def test_option_adds_one_test_per_installed_component_and_check(tmp_path: Path) 
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     found = counts(result.stdout)
-    assert found["passed"] == 9 and found["deselected"] >= 1 and "failed" not in found, out
+    assert found["passed"] == 10 and found["deselected"] >= 1 and "failed" not in found, out
     assert "forwardkit-conformance::token_mixer/identity:check_causality PASSED" in out
     assert "test_plain" not in out  # -k selects among the kit's items like any others
-    assert "forwardkit conformance" in out and "9 passed, 0 failed" in out
+    assert "forwardkit conformance" in out and "10 passed, 0 failed" in out
 
 
 def test_profile_options_reach_the_kit_and_its_summary(tmp_path: Path) -> None:

@@ -19,7 +19,10 @@ def test_conformance(case, forwardkit_check):
 
 
 def test_every_repository_plugin_runs_the_kit_in_its_own_tests():
+    def tests_of(slug):
+        return (f.read_text(encoding="utf-8") for f in (ROOT / "plugins" / slug).glob("tests/*.py"))
+
     missing = [slug for slug in REPO_PLUGINS
                if not any(("make_conformance_test(" in t or "parametrize_conformance(" in t) and slug in t
-                          for t in (f.read_text(encoding="utf-8") for f in (ROOT / "plugins" / slug).glob("tests/*.py")))]
+                          for t in tests_of(slug))]
     assert not missing, f"plugins whose tests do not run the conformance kit on themselves: {missing}"

@@ -130,3 +130,12 @@ def test_tent_minimises_entropy_on_the_norm_layers_only():
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in frozen.items())
     with pytest.raises(ForwardkitError, match="adapts at test time only"):
         rule.step(batch, None)
+
+
+def test_a_test_time_rule_cannot_be_the_training_rule():
+    from forwardkit.errors import ConfigError
+
+    exp = mlp_experiment(epochs=1)
+    exp["learning_rule"] = {"name": "tent"}
+    with pytest.raises(ConfigError, match="adapts at test time only"):
+        Trainer(exp, write=False).fit()

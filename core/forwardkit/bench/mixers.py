@@ -2,8 +2,10 @@
 
 A *job* is one ``(kind, name, rank)`` with its list of sizes; it returns one row per size. A row either
 holds the measurements (``status == "ok"``) or the reason the size was skipped (``status ==
-"skipped"``): an unsupported rank, a size that is not a perfect square (rank 2) or cube (rank 3), or an
-exception while building or running the component. Nothing here lets one component crash the run.
+"skipped"``): an unsupported rank, a size that is not a perfect square (rank 2) or cube (rank 3), a grid
+the component's ``supports()`` refuses, or an exception while building or running the component. Each
+size gets a fresh component built for its exact grid (``ComponentSpec.build_for_input``, so a mixer's
+``fields_for_input`` sees it). Nothing here lets one component crash the run.
 """
 
 from __future__ import annotations
@@ -162,27 +164,30 @@ def run_job(job: Job | dict[str, Any], registry: Any = None) -> list[dict[str, A
     torch.set_num_threads(max(1, job.threads))
     rows: list[dict[str, Any]] = []
 
-    def build() -> Any:
-        """A fresh module per size (a mixer may size itself from its first input), with the config
-        fields its class fills for this rank (``fields_for_rank``), seeded."""
+    def build(spatial: tuple[int | None, ...]) -> Any:
+        """A fresh module per size, built for its exact grid: the config fields its class fills for this
+        input (``fields_for_input``), seeded."""
         torch.manual_seed(0)
-        return spec.build_for_rank(job.rank)
+        return spec.build_for_input(spatial)
 
     try:
         spec = SPEC_TYPES[job.kind].parse({"name": job.name, "dim": job.dim, **job.extra}, registry=registry)
-        module = build()
+        ranks = getattr(spec.component_class(), "ranks", None)
     except Exception as exc:
         return job.skipped(f"cannot build: {_error(exc)}")
-    ranks = getattr(module, "ranks", None)
     if ranks is not None and job.rank not in ranks:
         return job.skipped(f"rank {job.rank} not supported (ranks: {sorted(ranks)})")
     generator = torch.Generator().manual_seed(0)
-    for i, n in enumerate(job.sizes):
+    for n in job.sizes:
         spatial = spatial_shape(job.rank, n)
         if isinstance(spatial, str):
             rows.append(_row(job, n, status="skipped", reason=spatial))
             continue
-        module = module if i == 0 else build()
+        try:
+            module = build(spatial)
+        except Exception as exc:
+            rows.append(_row(job, n, spatial, status="skipped", reason=f"cannot build: {_error(exc)}"))
+            continue
         supports = getattr(module, "supports", None)
         if supports is not None and not supports(spatial):
             rows.append(_row(job, n, spatial, status="skipped", reason=f"supports({spatial}) is False"))

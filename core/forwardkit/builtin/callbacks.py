@@ -131,8 +131,8 @@ def ema_update_(average: nn.Module, model: nn.Module, decay: float) -> None:
             if avg.shape != cur.shape:
                 raise ValueError(f"EMA: {name} has shape {tuple(cur.shape)} in the model but {tuple(avg.shape)} in "
                                  "the average")
-            if avg.is_floating_point():
-                avg.mul_(decay).add_(cur.detach(), alpha=1.0 - decay)
+            if avg.is_floating_point():  # lerp: a weight that does not change (frozen) stays bit-identical
+                avg.lerp_(cur.detach().to(avg.dtype), 1.0 - decay)
             else:
                 avg.copy_(cur)
 

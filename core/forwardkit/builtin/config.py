@@ -13,8 +13,24 @@ from forwardkit.config import (
     TokenMixerConfig,
     TokenMixerSpec,
 )
+from forwardkit.data.config import SplitConfig
 
-Activation = Literal["gelu", "relu", "silu", "tanh", "sigmoid", "squaredrelu", "identity"]  # = layers.ACTIVATIONS
+__all__ = [
+    "Activation",
+    "AttentionConfig",
+    "BlobsConfig",
+    "IdentityConfig",
+    "MLPConfig",
+    "MLPNetConfig",
+    "MetaFormerConfig",
+    "Norm",
+    "ResNetConfig",
+    "SequenceConfig",
+    "SplitConfig",
+]
+
+# the names of forwardkit.nn.ACTIVATIONS and forwardkit.nn.NORMS (kept equal by tests/nn)
+Activation = Literal["gelu", "relu", "silu", "tanh", "sigmoid", "squaredrelu", "identity"]
 Norm = Literal["layernorm", "layernorm_nobias", "groupnorm1", "batchnorm", "rmsnorm", "identity"]
 
 
@@ -44,7 +60,6 @@ class MLPConfig(ChannelMixerConfig):
     drop: float = Field(0.0, ge=0.0, lt=1.0)
 
 
-
 def _as_list(value: object) -> object:
     """Per-stage fields accept one value for every stage or a list with one value per stage."""
     return value if isinstance(value, list) else [value]
@@ -63,6 +78,11 @@ class MetaFormerConfig(ComponentConfig):
     in_channels: int = Field(3, ge=1, description="input channels C_in (ignored with vocab_size)")
     num_classes: int = Field(10, ge=0, description="outputs of the head; 0 returns the final tokens")
     rank: Literal[1, 2] = Field(2, description="spatial rank of the input: 1 sequences, 2 images")
+    input_size: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None,
+        description="spatial size of the input, [H, W] (rank 2) or [N] (rank 1), filled from the data; each "
+        "stage's mixers are built for (and checked against) the grid it gets from it. None: unknown",
+    )
     vocab_size: int | None = Field(None, ge=1, description="rank 1 only: embed integer token ids")
     depths: list[int] = Field(default_factory=lambda: [1, 1, 2, 1], min_length=1)
     dims: list[int] = Field(default_factory=lambda: [16, 32, 48, 64], min_length=1)
@@ -100,6 +120,11 @@ class MetaFormerConfig(ComponentConfig):
                 raise ValueError(f"{name} lists {len(value)} values; give 1 (all stages) or {stages} (one per stage)")
         if self.vocab_size is not None and self.rank != 1:
             raise ValueError("vocab_size needs rank=1 (token-id sequences)")
+        if self.input_size is not None and len(self.input_size) != self.rank:
+            raise ValueError(
+                f"input_size {self.input_size} has {len(self.input_size)} axes but rank is {self.rank}: "
+                "give [H, W] for images (rank 2), [N] for sequences (rank 1)"
+            )
         if any(d < 1 for d in self.depths) or any(d < 1 for d in self.dims):
             raise ValueError("depths and dims must be positive")
         return self
@@ -141,27 +166,6 @@ class MLPNetConfig(ComponentConfig):
 
 
 # ---- datasets (forwardkit.builtin.data) -----------------------------------------------------------
-class SplitConfig(ComponentConfig):
-    """Fields every dataset with held-out splits has: the val/test fractions and the seed.
-
-    The seed fixes the split (and, for generated data, the samples): the same config gives the same
-    items in every process.
-    """
-
-    val_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="share of the samples in 'val'")
-    test_fraction: float = Field(0.15, ge=0.0, lt=1.0, description="share of the samples in 'test'")
-    seed: int = Field(0, ge=0, description="seed of the generator and of the train/val/test split")
-
-    @model_validator(mode="after")
-    def _check_fractions(self) -> SplitConfig:
-        if self.val_fraction + self.test_fraction >= 1.0:
-            raise ValueError(
-                f"val_fraction + test_fraction must be below 1 (got {self.val_fraction} + {self.test_fraction}),"
-                " or 'train' would be empty"
-            )
-        return self
-
-
 class BlobsConfig(SplitConfig):
     """Gaussian class clusters: each class has ``clusters_per_class`` centres at distance ``separation``
     from the origin; samples are centre + N(0, noise^2) in every feature. Classes are balanced.

@@ -1,34 +1,28 @@
-"""Seeded synthetic datasets (``blobs``, ``sequence``) and the in-memory helpers dataset plugins share.
+"""Seeded synthetic datasets (``blobs``, ``sequence``).
 
 Every item is a dict ``{"x": float32 tensor, "y": tensor}``; images are channels-last ``(H, W, C)`` and
 sequences ``(N, C)``. Generation is vectorised and seeded: the same config gives the same tensors in
 every process, and the train/val/test splits are disjoint.
 
-Helpers for plugins:
-
-* :class:`TensorSplit` — a torch ``Dataset`` over stacked tensors (``.x``, ``.y`` are public, so a
-  trainer may batch by slicing instead of collating items).
-* :class:`InMemoryDataset` — a :class:`~forwardkit.interfaces.dataset.Dataset` that builds its splits
-  once, on first use, and derives ``input_shape``, ``target_shape`` and ``sizes`` of its metadata from
-  the tensors it holds, so the metadata cannot disagree with the items.
-* :func:`stratified_split` and :func:`random_split` — deterministic, disjoint index splits.
+The in-memory helpers these datasets are built with (:class:`~forwardkit.data.TensorSplit`,
+:class:`~forwardkit.data.InMemoryDataset`, :func:`~forwardkit.data.stratified_split`,
+:func:`~forwardkit.data.random_split`, :func:`~forwardkit.data.split_sizes`) live in
+:mod:`forwardkit.data`; their names stay importable from here until the plugins have moved.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset as TorchDataset
 
 from forwardkit.builtin.config import BlobsConfig, SequenceConfig
+from forwardkit.data.memory import InMemoryDataset, TensorSplit, UnknownSplitError, take_splits
+from forwardkit.data.splits import random_split, split_sizes, stratified_split
 from forwardkit.errors import ForwardkitError
-from forwardkit.interfaces.dataset import SPLITS, Dataset, DatasetMetadata
 
 __all__ = [
     "BlobsDataset",
@@ -42,131 +36,6 @@ __all__ = [
     "split_sizes",
     "stratified_split",
 ]
-
-
-class UnknownSplitError(ForwardkitError, KeyError):
-    """A split name the dataset does not have."""
-
-    def __init__(self, name: str, dataset: str, allowed: Sequence[str]) -> None:
-        self.name = name
-        self.allowed = list(allowed)
-        super().__init__(f"{dataset} has no split {name!r}; its splits are: {', '.join(self.allowed)}")
-
-    def __str__(self) -> str:  # KeyError would otherwise repr() the message
-        return str(self.args[0])
-
-
-# ---- tensors per split ---------------------------------------------------------------------------
-class TensorSplit(TorchDataset):
-    """Items ``{"x": x[i], "y": y[i], **{k: v[i]}}`` from tensors that share their first dimension."""
-
-    def __init__(self, x: Tensor, y: Tensor, **extra: Tensor) -> None:
-        tensors = {"x": x, "y": y, **extra}
-        lengths = {k: int(v.shape[0]) for k, v in tensors.items()}
-        if len(set(lengths.values())) != 1:
-            raise ValueError(f"tensors of one split must have the same length, got {lengths}")
-        self.x = x
-        self.y = y
-        self.tensors: dict[str, Tensor] = tensors
-
-    def __len__(self) -> int:
-        return int(self.x.shape[0])
-
-    def __getitem__(self, index: int) -> dict[str, Tensor]:
-        return {k: v[index] for k, v in self.tensors.items()}
-
-    def __repr__(self) -> str:
-        shapes = ", ".join(
-            f"{k}={tuple(v.shape[1:])}:{str(v.dtype).removeprefix('torch.')}" for k, v in self.tensors.items()
-        )
-        return f"TensorSplit(n={len(self)}, {shapes})"
-
-
-class InMemoryDataset(Dataset):
-    """A dataset whose splits are tensors built once, on first use of ``metadata`` or ``split``.
-
-    Subclasses implement :meth:`build`, returning the splits and the metadata fields that the tensors
-    do not determine (``task``, ``num_classes``, ``class_names``, ``extra``). ``input_shape``,
-    ``target_shape`` and ``sizes`` are read from the tensors.
-    """
-
-    def __init__(self, config: Any = None, **overrides: Any) -> None:
-        super().__init__(config, **overrides)
-        self._splits: dict[str, TensorSplit] | None = None
-        self._metadata: DatasetMetadata | None = None
-
-    def build(self) -> tuple[Mapping[str, TensorSplit], dict[str, Any]]:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def _ensure_built(self) -> dict[str, TensorSplit]:
-        if self._splits is None:
-            splits, fields = self.build()
-            missing = [s for s in self.splits if s not in splits]
-            if missing:
-                raise ForwardkitError(f"{type(self).__name__}.build() returned no split {missing}")
-            first = splits[self.splits[0]]
-            self._metadata = DatasetMetadata(
-                input_shape=tuple(first.x.shape[1:]),
-                target_shape=tuple(first.y.shape[1:]),
-                sizes={name: len(splits[name]) for name in self.splits},
-                **fields,
-            )
-            self._splits = {name: splits[name] for name in self.splits}
-        return self._splits
-
-    @property
-    def metadata(self) -> DatasetMetadata:
-        self._ensure_built()
-        assert self._metadata is not None
-        return self._metadata
-
-    def split(self, name: str) -> TensorSplit:
-        if name not in self.splits:
-            raise UnknownSplitError(name, type(self).__name__, self.splits)
-        return self._ensure_built()[name]
-
-
-# ---- index splits --------------------------------------------------------------------------------
-def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
-    """``(n_train, n_val, n_test)`` for ``n`` samples; val and test are rounded, train gets the rest."""
-    n_val = round(n * val_fraction)
-    n_test = round(n * test_fraction)
-    return n - n_val - n_test, n_val, n_test
-
-
-def random_split(n: int, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
-    """Disjoint index arrays ``{"train", "val", "test"}`` covering ``range(n)``, shuffled by ``seed``."""
-    n_train, n_val, _ = split_sizes(n, val_fraction, test_fraction)
-    perm = np.random.default_rng(seed).permutation(n)
-    return {"train": perm[:n_train], "val": perm[n_train : n_train + n_val], "test": perm[n_train + n_val :]}
-
-
-def stratified_split(
-    labels: Sequence[int] | np.ndarray | Tensor, val_fraction: float, test_fraction: float, seed: int
-) -> dict[str, np.ndarray]:
-    """Disjoint index arrays ``{"train", "val", "test"}`` with each class in the same proportions.
-
-    Within a class the samples are shuffled by ``seed`` and cut by the fractions (rounded per class);
-    each split is then shuffled so classes are interleaved.
-    """
-    labels = np.asarray(labels.cpu() if isinstance(labels, Tensor) else labels)
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    for cls in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == cls))
-        n_train, n_val, _ = split_sizes(len(members), val_fraction, test_fraction)
-        parts["train"].append(members[:n_train])
-        parts["val"].append(members[n_train : n_train + n_val])
-        parts["test"].append(members[n_train + n_val :])
-    return {s: rng.permutation(np.concatenate(p)) if p else np.zeros(0, dtype=np.int64) for s, p in parts.items()}
-
-
-def _take(x: Tensor, y: Tensor, index: dict[str, np.ndarray]) -> dict[str, TensorSplit]:
-    out = {}
-    for name, idx in index.items():
-        i = torch.as_tensor(idx, dtype=torch.long)
-        out[name] = TensorSplit(x[i].contiguous(), y[i].contiguous())
-    return out
 
 
 # ---- blobs ---------------------------------------------------------------------------------------
@@ -242,7 +111,7 @@ class BlobsDataset(InMemoryDataset):
             "class_names": [f"class_{k}" for k in range(c.num_classes)],
             "extra": {"source": "generated", "layout": "image" if c.image_size else "vector"},
         }
-        return _take(x, y, index), fields
+        return take_splits(x, y, index), fields
 
 
 # ---- sequences -----------------------------------------------------------------------------------
@@ -309,4 +178,4 @@ class SequenceDataset(InMemoryDataset):
         else:
             index = random_split(c.n_samples, c.val_fraction, c.test_fraction, seed=c.seed + 1)
             fields = {"task": "regression", "extra": extra}
-        return _take(x, y, index), fields
+        return take_splits(x, y, index), fields

@@ -1,16 +1,16 @@
-"""The MetaFormer backbone (Yu et al. 2022, "MetaFormer Is Actually What You Need for Vision", sec. 3;
+"""The builtin ``metaformer`` model (Yu et al. 2022, "MetaFormer Is Actually What You Need for Vision", sec. 3;
 Yu et al. 2023, "MetaFormer Baselines for Vision", sec. 3) with pluggable token and channel mixers.
 
 Every tensor between the stem and the head is channels-last ``(B, *spatial, C)``; only the convs of
-the stem and of the downsampling layers see ``(B, C, *spatial)``. The pieces (:class:`MetaFormerBlock`,
-:class:`MetaFormerStage`, :class:`Stem`, :class:`Downsample`, :class:`MlpHead`,
-:func:`drop_path_schedule`, :func:`check_ranks`, :func:`init_weights`) are public so that a plugin's
-own model can reuse them.
+the stem and of the downsampling layers see ``(B, C, *spatial)``. The pieces live in :mod:`forwardkit.nn`
+(:class:`~forwardkit.nn.MetaFormerBlock`, :class:`~forwardkit.nn.MetaFormerStage`, :class:`~forwardkit.nn.Stem`,
+:class:`~forwardkit.nn.Downsample`, :class:`~forwardkit.nn.MlpHead`, ...); their names stay importable
+from here until the plugins have moved to :mod:`forwardkit.nn`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, cast
 
@@ -18,214 +18,46 @@ import torch
 from torch import Tensor, nn
 
 from forwardkit.builtin.config import MetaFormerConfig
-from forwardkit.builtin.layers import DropPath, Scale, SquaredReLU, make_norm
+from forwardkit.errors import ConfigError, ConfigIssue
 from forwardkit.interfaces import Model
+from forwardkit.nn import conv as _conv
+from forwardkit.nn.conv import Downsample, Stem
+from forwardkit.nn.metaformer import (
+    MetaFormerBlock,
+    MetaFormerStage,
+    check_ranks,
+    check_supports,
+    format_grid,
+    init_weights,
+)
+from forwardkit.nn.mlp import MlpHead
+from forwardkit.nn.norms import NormArg
+from forwardkit.nn.residual import drop_path_schedule
 
-NormArg = str | Callable[[int], nn.Module]
-_CONVS: dict[int, type[nn.Module]] = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+__all__ = [
+    "ChannelsLastConv",
+    "Downsample",
+    "MetaFormer",
+    "MetaFormerBlock",
+    "MetaFormerStage",
+    "MlpHead",
+    "NormArg",
+    "Stem",
+    "check_ranks",
+    "drop_path_schedule",
+    "init_weights",
+]
+
+Grid = tuple[int | None, ...]
 
 
-def _make_norm(norm: NormArg, dim: int, eps: float) -> nn.Module:
-    return make_norm(norm, dim, eps) if isinstance(norm, str) else norm(dim)
-
-
-def _scale(dim: int, init: float | None) -> nn.Module:
-    return nn.Identity() if init is None else Scale(dim, init)
-
-
-class ChannelsLastConv(nn.Module):
-    """A Conv1d/2d/3d (by spatial rank) applied to ``(B, *spatial, C_in)``, returning
-    ``(B, *spatial', C_out)``: the tensor is permuted to channels-first around ``self.conv`` only."""
+class ChannelsLastConv(_conv.ChannelsLastConv):
+    """Deprecated positional form of :class:`forwardkit.nn.ChannelsLastConv`:
+    ``ChannelsLastConv(rank, in_dim, out_dim, kernel_size, stride, padding)``. Same module, same state_dict."""
 
     def __init__(self, rank: int, in_dim: int, out_dim: int, kernel_size: int, stride: int, padding: int) -> None:
-        super().__init__()
-        if rank not in _CONVS:
-            raise ValueError(f"spatial rank must be 1, 2 or 3, got {rank}")
-        self.conv = _CONVS[rank](in_dim, out_dim, kernel_size, stride=stride, padding=padding)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x.movedim(-1, 1)).movedim(1, -1)
-
-
-class Stem(nn.Module):
-    """Patch embedding: ``(B, *spatial, C_in) -> (B, *spatial / stride, dim)`` by a conv with padding
-    ``(k - s + 1) // 2`` (k7 s4 p2 in the paper), or ``(B, N) int ids -> (B, N, dim)`` by an embedding
-    when ``vocab_size`` is given; then a channel LayerNorm without bias."""
-
-    def __init__(
-        self,
-        *,
-        rank: int,
-        in_channels: int,
-        dim: int,
-        kernel_size: int,
-        stride: int,
-        norm_eps: float = 1e-6,
-        vocab_size: int | None = None,
-    ) -> None:
-        super().__init__()
-        self.proj: nn.Module
-        if vocab_size is not None:
-            self.proj = nn.Embedding(vocab_size, dim)
-        else:
-            padding = (kernel_size - stride + 1) // 2
-            self.proj = ChannelsLastConv(rank, in_channels, dim, kernel_size, stride, padding)
-        self.norm = make_norm("layernorm_nobias", dim, norm_eps)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.norm(self.proj(x))
-
-
-class Downsample(nn.Module):
-    """Between stages: channel LayerNorm (no bias) on ``(B, *spatial, in_dim)``, then a conv with
-    padding ``k // 2`` to ``(B, *spatial / stride, out_dim)`` (MetaFormer baselines, sec. 3)."""
-
-    def __init__(
-        self, *, rank: int, in_dim: int, out_dim: int, kernel_size: int = 3, stride: int = 2, norm_eps: float = 1e-6
-    ) -> None:
-        super().__init__()
-        self.norm = make_norm("layernorm_nobias", in_dim, norm_eps)
-        self.proj = ChannelsLastConv(rank, in_dim, out_dim, kernel_size, stride, kernel_size // 2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.proj(self.norm(x))
-
-
-class MetaFormerBlock(nn.Module):
-    """One MetaFormer block on ``(B, *spatial, C)`` (MetaFormer eq. 1-2 with the scales of the
-    baselines paper)::
-
-        x = rs1 * x + ls1 * DropPath(token_mixer(norm1(x)))
-        x = rs2 * x + ls2 * DropPath(channel_mixer(norm2(x)))
-
-    ``ls`` (LayerScale, per channel, on the branch) exists only when ``layer_scale_init`` is not None,
-    ``rs`` (ResScale, per channel, on the shortcut) only when ``res_scale_init`` is not None; absent
-    scales are :class:`torch.nn.Identity`. ``norm`` is a :func:`make_norm` name or a factory
-    ``dim -> module``.
-    """
-
-    def __init__(
-        self,
-        *,
-        dim: int,
-        token_mixer: nn.Module,
-        channel_mixer: nn.Module,
-        norm: NormArg = "layernorm_nobias",
-        norm_eps: float = 1e-6,
-        layer_scale_init: float | None = None,
-        res_scale_init: float | None = None,
-        drop_path: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.norm1 = _make_norm(norm, dim, norm_eps)
-        self.token_mixer = token_mixer
-        self.layer_scale1 = _scale(dim, layer_scale_init)
-        self.res_scale1 = _scale(dim, res_scale_init)
-        self.norm2 = _make_norm(norm, dim, norm_eps)
-        self.channel_mixer = channel_mixer
-        self.layer_scale2 = _scale(dim, layer_scale_init)
-        self.res_scale2 = _scale(dim, res_scale_init)
-        self.drop_path = DropPath(drop_path)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.res_scale1(x) + self.layer_scale1(self.drop_path(self.token_mixer(self.norm1(x))))
-        return self.res_scale2(x) + self.layer_scale2(self.drop_path(self.channel_mixer(self.norm2(x))))
-
-
-class MetaFormerStage(nn.Module):
-    """An optional downsampling layer, then ``depth`` :class:`MetaFormerBlock` s of width ``dim``.
-
-    ``token_mixer`` and ``channel_mixer`` are factories called once per block (e.g.
-    ``lambda: spec.build(dim=dim)``); ``drop_path`` is one rate or one per block.
-    Input ``(B, *spatial, C_prev)``, output ``(B, *spatial', dim)``.
-    """
-
-    def __init__(
-        self,
-        *,
-        dim: int,
-        depth: int,
-        token_mixer: Callable[[], nn.Module],
-        channel_mixer: Callable[[], nn.Module],
-        downsample: nn.Module | None = None,
-        norm: NormArg = "layernorm_nobias",
-        norm_eps: float = 1e-6,
-        layer_scale_init: float | None = None,
-        res_scale_init: float | None = None,
-        drop_path: float | Sequence[float] = 0.0,
-    ) -> None:
-        super().__init__()
-        rates = [float(drop_path)] * depth if isinstance(drop_path, (int, float)) else [float(r) for r in drop_path]
-        if len(rates) != depth:
-            raise ValueError(f"drop_path lists {len(rates)} rates for {depth} blocks")
-        self.downsample = downsample if downsample is not None else nn.Identity()
-        self.blocks = nn.Sequential(
-            *(
-                MetaFormerBlock(
-                    dim=dim,
-                    token_mixer=token_mixer(),
-                    channel_mixer=channel_mixer(),
-                    norm=norm,
-                    norm_eps=norm_eps,
-                    layer_scale_init=layer_scale_init,
-                    res_scale_init=res_scale_init,
-                    drop_path=rate,
-                )
-                for rate in rates
-            )
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.blocks(self.downsample(x))
-
-
-class MlpHead(nn.Module):
-    """MetaFormer baselines' MLP head on pooled features ``(B, C)``: Linear(C, ratio*C) -> SquaredReLU
-    -> LayerNorm -> Dropout -> Linear(ratio*C, classes)."""
-
-    def __init__(self, dim: int, num_classes: int, *, mlp_ratio: int = 4, dropout: float = 0.0) -> None:
-        super().__init__()
-        hidden = mlp_ratio * dim
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = SquaredReLU()
-        self.norm = nn.LayerNorm(hidden)
-        self.drop = nn.Dropout(dropout)
-        self.fc2 = nn.Linear(hidden, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.drop(self.norm(self.act(self.fc1(x)))))
-
-
-def drop_path_schedule(rate: float, depths: Sequence[int]) -> list[list[float]]:
-    """Stochastic-depth rates rising linearly from 0 to ``rate`` over all blocks, split per stage."""
-    total = sum(depths)
-    flat = [rate * i / (total - 1) if total > 1 else 0.0 for i in range(total)]
-    out, start = [], 0
-    for depth in depths:
-        out.append(flat[start : start + depth])
-        start += depth
-    return out
-
-
-def check_ranks(module: nn.Module, rank: int, where: str) -> None:
-    """Raise a ValueError naming ``where`` when ``module.ranks`` (if declared) excludes ``rank``."""
-    ranks = getattr(module, "ranks", None)
-    if ranks is not None and rank not in ranks:
-        layout = {1: "(B, N, C) sequences", 2: "(B, H, W, C) images", 3: "(B, T, H, W, C) videos"}.get(rank, "")
-        raise ValueError(
-            f"{where} supports spatial ranks {sorted(ranks)}, but this model gives it rank-{rank} tokens {layout}; "
-            "choose a mixer that supports this rank"
-        )
-
-
-def init_weights(module: nn.Module) -> None:
-    """MetaFormer init (for ``model.apply``): trunc_normal(std 0.02) weights of Linear/Conv/Embedding,
-    zero biases."""
-    if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Embedding)):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        bias = getattr(module, "bias", None)
-        if isinstance(bias, Tensor):
-            nn.init.zeros_(bias)
+        super().__init__(rank=rank, in_dim=in_dim, out_dim=out_dim, kernel_size=kernel_size, stride=stride,
+                         padding=padding)
 
 
 class MetaFormer(Model):
@@ -234,8 +66,15 @@ class MetaFormer(Model):
     with ``vocab_size``, when ``rank=1``. Output: ``(B, num_classes)``, or the final tokens
     ``(B, *spatial', dims[-1])`` when ``num_classes=0``.
 
-    Stage i builds its mixers with ``token_mixers[i].build_for_rank(rank, dim=dims[i])`` (any registered mixer of any
-    plugin). Like the official code, :func:`init_weights` is applied to the whole model, mixers
+    The model computes the token grid of every stage from ``input_size`` (filled from the data by the
+    trainer), the stem and the downsampling strides (:attr:`stage_grids`; ``None`` per axis when the
+    input size is unknown). Stage i builds its mixers with
+    ``token_mixers[i].build_for_input(stage_grids[i], dim=dims[i])`` (any registered mixer of any
+    plugin; a mixer's ``fields_for_input`` sees its exact grid), and checks that they accept that grid:
+    a mixer whose ``ranks`` exclude the model's rank, or whose ``supports(grid)`` is False, is a
+    :class:`~forwardkit.errors.ConfigError` naming the stage, the mixer and the grid.
+
+    Like the official code, :func:`~forwardkit.nn.init_weights` is applied to the whole model, mixers
     included. For causal sequence models (``pool='last'``) note that the stem and downsampling convs
     look ahead unless their kernels are 1 (or the stem is an embedding and there is one stage).
     """
@@ -259,6 +98,10 @@ class MetaFormer(Model):
         norms = cfg.per_stage("norm")
         ls_inits, rs_inits = cfg.per_stage("layer_scale_init"), cfg.per_stage("res_scale_init")
         rates = drop_path_schedule(cfg.drop_path_rate, cfg.depths)
+        input_grid: Grid = tuple(cfg.input_size) if cfg.input_size is not None else (None,) * cfg.rank
+        grid = self._checked_grid(self.stem.output_size(input_grid), 0)
+        #: the token grid ``spatial`` of each stage's blocks (None per axis when ``input_size`` is unknown)
+        self.stage_grids: list[Grid] = []
         stages = []
         for i, (dim, depth) in enumerate(zip(cfg.dims, cfg.depths, strict=True)):
             downsample = None
@@ -271,12 +114,14 @@ class MetaFormer(Model):
                     stride=cfg.downsample_stride,
                     norm_eps=cfg.norm_eps,
                 )
+                grid = self._checked_grid(downsample.output_size(grid), i)
+            self.stage_grids.append(grid)
             tspec, cspec = token_specs[i], channel_specs[i]
             stage = MetaFormerStage(
                 dim=dim,
                 depth=depth,
-                token_mixer=partial(tspec.build_for_rank, cfg.rank, dim=dim),
-                channel_mixer=partial(cspec.build_for_rank, cfg.rank, dim=dim),
+                token_mixer=partial(tspec.build_for_input, grid, dim=dim),
+                channel_mixer=partial(cspec.build_for_input, grid, dim=dim),
                 downsample=downsample,
                 norm=norms[i],
                 norm_eps=cfg.norm_eps,
@@ -284,9 +129,7 @@ class MetaFormer(Model):
                 res_scale_init=rs_inits[i],
                 drop_path=rates[i],
             )
-            first = cast(MetaFormerBlock, stage.blocks[0])
-            check_ranks(first.token_mixer, cfg.rank, f"stage {i}: token mixer {tspec.name!r}")
-            check_ranks(first.channel_mixer, cfg.rank, f"stage {i}: channel mixer {cspec.name!r}")
+            self._check_mixers(i, cast(MetaFormerBlock, stage.blocks[0]), tspec.name, cspec.name)
             stages.append(stage)
         self.stages = nn.Sequential(*stages)
         width = cfg.dims[-1]
@@ -297,8 +140,47 @@ class MetaFormer(Model):
             if cfg.head == "linear":
                 self.head = nn.Linear(width, cfg.num_classes)
             else:
-                self.head = MlpHead(width, cfg.num_classes, dropout=cfg.head_dropout)
+                self.head = MlpHead(dim=width, num_classes=cfg.num_classes, dropout=cfg.head_dropout)
         self.apply(init_weights)
+
+    @classmethod
+    def fields_from_metadata(cls, metadata: Any) -> dict[str, Any]:
+        """The default fields (``in_channels``, ``num_classes``, ``rank``) and ``input_size``: the spatial
+        part of the per-sample input shape, ``(H, W)`` of ``(H, W, C)`` images, ``(N,)`` of ``(N, C)``
+        sequences and of ``(N,)`` token ids."""
+        out = super().fields_from_metadata(metadata)
+        shape = tuple(metadata.input_shape)
+        if shape:
+            out["input_size"] = list(shape[:-1] if len(shape) >= 2 else shape)
+        return out
+
+    def _check_mixers(self, stage: int, block: MetaFormerBlock, token_name: str, channel_name: str) -> None:
+        """The mixers of ``stage`` accept the model's rank and the stage's grid; else a ConfigError naming
+        the stage, the mixer and the grid (and the grids so far, when the input size is known)."""
+        cfg = self.config
+        origin = "" if cfg.input_size is None else (
+            f"; from input_size {cfg.input_size} the stages get " + ", ".join(map(format_grid, self.stage_grids)))
+        for kind, name, mixer in (("token", token_name, block.token_mixer),
+                                  ("channel", channel_name, block.channel_mixer)):
+            where, loc = f"stage {stage}: {kind} mixer {name!r}", self._stage_loc(f"{kind}_mixers", stage)
+            check_ranks(mixer, cfg.rank, where, loc=loc)
+            check_supports(mixer, self.stage_grids[stage], where, loc=loc, detail=origin)
+
+    def _stage_loc(self, field: str, stage: int) -> str:
+        """The config path of a per-stage field's entry for ``stage`` (the field itself when it has one entry)."""
+        return field if len(getattr(self.config, field)) == 1 else f"{field}.{stage}"
+
+    def _checked_grid(self, grid: Sequence[int | None], stage: int) -> Grid:
+        """``grid``, or a ConfigError when an axis is empty (the input is too small for the strides)."""
+        if any(s is not None and s < 1 for s in grid):
+            cfg = self.config
+            what = "the stem" if stage == 0 else f"the downsampling before stage {stage}"
+            raise ConfigError([ConfigIssue("input_size", (
+                f"input size {cfg.input_size} is too small: {what} would leave no tokens "
+                f"(stem kernel {cfg.stem_kernel} stride {cfg.stem_stride}, downsample kernel "
+                f"{cfg.downsample_kernel} stride {cfg.downsample_stride}, {len(cfg.depths)} stages)"
+            ))])
+        return tuple(grid)
 
     def _check_input(self, x: Tensor) -> None:
         cfg = self.config
@@ -326,13 +208,13 @@ class MetaFormer(Model):
         return x if self.config.num_classes == 0 else self.forward_head(x)
 
     def example_batch(self, batch_size: int = 2, *, generator: torch.Generator | None = None) -> dict[str, Tensor]:
-        """32x32 images (rank 2) or 64 tokens (rank 1) and integer labels."""
+        """Inputs of ``input_size`` (default: 32x32 images for rank 2, 64 tokens for rank 1) and integer labels."""
         cfg = self.config
+        default = (64,) if cfg.rank == 1 or cfg.vocab_size is not None else (32, 32)
+        spatial = tuple(cfg.input_size) if cfg.input_size is not None else default
         if cfg.vocab_size is not None:
-            x = torch.randint(0, cfg.vocab_size, (batch_size, 64), generator=generator)
-        elif cfg.rank == 1:
-            x = torch.randn(batch_size, 64, cfg.in_channels, generator=generator)
+            x = torch.randint(0, cfg.vocab_size, (batch_size, *spatial), generator=generator)
         else:
-            x = torch.randn(batch_size, 32, 32, cfg.in_channels, generator=generator)
+            x = torch.randn(batch_size, *spatial, cfg.in_channels, generator=generator)
         y = torch.randint(0, max(cfg.num_classes, 1), (batch_size,), generator=generator)
         return {"x": x, "y": y}

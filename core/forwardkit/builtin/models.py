@@ -8,8 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from forwardkit.builtin.config import MLPNetConfig
-from forwardkit.builtin.layers import make_activation
 from forwardkit.interfaces import Model
+from forwardkit.nn.activations import make_activation
 
 
 class MLPNet(Model):

@@ -3,8 +3,10 @@
 A 3x3 conv to ``width`` channels, three stages of ``n = (depth - 2) / 6`` basic blocks with widths
 ``width, 2*width, 4*width`` (the first block of stages 2 and 3 has stride 2), global average pooling
 and a Linear classifier: ``6n + 2`` weighted layers. Shortcuts are identities, or a 1x1 conv + norm
-where the shape changes (option B). Plain ``nn.Conv2d`` / ``nn.BatchNorm2d`` modules on NCHW tensors,
-so that tools looking for them (e.g. IBN-Net surgery) find them; the input is channels-last.
+where the shape changes (option B). The blocks are :class:`forwardkit.nn.BasicBlock`: plain ``nn.Conv2d`` /
+``nn.BatchNorm2d`` modules on NCHW tensors, so that tools looking for them (e.g. IBN-Net surgery) find them;
+the input is channels-last. ``BasicBlock`` and ``make_norm2d`` stay importable from here until the plugins
+have moved to :mod:`forwardkit.nn`.
 """
 
 from __future__ import annotations
@@ -17,45 +19,18 @@ from torch import Tensor, nn
 
 from forwardkit.builtin.config import ResNetConfig
 from forwardkit.interfaces import Model
+from forwardkit.nn import resnet as _resnet
+from forwardkit.nn.resnet import make_norm2d
+
+__all__ = ["BasicBlock", "ResNet", "make_norm2d"]
 
 
-def make_norm2d(name: str, channels: int, groups: int = 8) -> nn.Module:
-    """A norm on NCHW maps: ``batchnorm`` (BatchNorm2d), ``groupnorm`` (GroupNorm with the largest
-    divisor of ``channels`` that is at most ``groups``), ``layernorm`` (GroupNorm with 1 group: over
-    C, H, W jointly), ``identity``."""
-    if name == "batchnorm":
-        return nn.BatchNorm2d(channels)
-    if name == "groupnorm":
-        g = max(d for d in range(1, min(groups, channels) + 1) if channels % d == 0)
-        return nn.GroupNorm(g, channels)
-    if name == "layernorm":
-        return nn.GroupNorm(1, channels)
-    if name == "identity":
-        return nn.Identity()
-    raise ValueError(f"unknown norm {name!r}; allowed: batchnorm, groupnorm, layernorm, identity")
-
-
-class BasicBlock(nn.Module):
-    """``relu(norm(conv3x3(relu(norm(conv3x3(x))))) + shortcut(x))`` on ``(B, C_in, H, W)`` ->
-    ``(B, C_out, H / stride, W / stride)`` (He et al. 2016, fig. 2 and eq. 1-2)."""
+class BasicBlock(_resnet.BasicBlock):
+    """Deprecated positional form of :class:`forwardkit.nn.BasicBlock`:
+    ``BasicBlock(in_ch, out_ch, stride=1, norm="batchnorm", groups=8)``. Same module, same state_dict."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, norm: str = "batchnorm", groups: int = 8) -> None:
-        super().__init__()
-        bias = norm == "identity"
-        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=bias)
-        self.bn1 = make_norm2d(norm, out_ch, groups)
-        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, stride=1, padding=1, bias=bias)
-        self.bn2 = make_norm2d(norm, out_ch, groups)
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_ch != out_ch:  # option B: projection on shape change
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=bias), make_norm2d(norm, out_ch, groups)
-            )
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        super().__init__(in_channels=in_ch, out_channels=out_ch, stride=stride, norm=norm, groups=groups)
 
 
 class ResNet(Model):
@@ -77,7 +52,8 @@ class ResNet(Model):
             blocks = []
             for j in range(n):
                 stride = 2 if i > 0 and j == 0 else 1
-                blocks.append(BasicBlock(in_ch, out_ch, stride, cfg.norm, cfg.groups))
+                blocks.append(_resnet.BasicBlock(in_channels=in_ch, out_channels=out_ch, stride=stride, norm=cfg.norm,
+                                                 groups=cfg.groups))
                 in_ch = out_ch
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages

@@ -45,6 +45,7 @@ class Tent(LearningRule):
 
     Config = TentConfig
     adapts_at_test_time = True
+    trains = False  # step() refuses: it adapts at test time only
 
     def __init__(self, config: TentConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)

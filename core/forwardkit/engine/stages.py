@@ -136,8 +136,10 @@ def run_stages(
     registry: Registry | None = None,
     verbose: bool = True,
     overwrite: bool = False,
+    trainer_cls: type[Trainer] = Trainer,
 ) -> StagesResult:
-    """Run every stage in order (see the module docstring); returns the last model and all final metrics."""
+    """Run every stage in order (see the module docstring); returns the last model and all final metrics.
+    ``trainer_cls`` trains each stage (the conformance kit passes one that is interrupted on purpose)."""
     spec, experiments = validate_stages(data, registry=registry)
     root: Path | None = None
     if write:
@@ -158,8 +160,8 @@ def run_stages(
             carried = (load_file(str(_stage_dir(root, source, spec.stages[source]) / FINAL)) if root is not None
                        else in_memory[source])
         again = resume and folder is not None and (folder / "checkpoints" / "latest").is_file()
-        trainer = Trainer(exp, run_dir=folder, resume=again, write=write, registry=registry, verbose=verbose,
-                          prepare=preparer(stage, carried))
+        trainer = trainer_cls(exp, run_dir=folder, resume=again, write=write, registry=registry, verbose=verbose,
+                              prepare=preparer(stage, carried))
         result = trainer.fit()
         model = result.model
         finals[stage.name] = result.final

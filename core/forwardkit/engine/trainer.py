@@ -29,7 +29,7 @@ from forwardkit.engine.data import epoch_batches, iterate, loader, steps_per_epo
 from forwardkit.engine.logs import MetricsLog, Progress, plot_curves, summary_table
 from forwardkit.engine.seeding import rng_state, seed_everything, set_rng_state
 from forwardkit.engine.state import atomic_write_text, dumps_json
-from forwardkit.errors import ForwardkitError
+from forwardkit.errors import ConfigError, ConfigIssue, ForwardkitError
 from forwardkit.interfaces import Adapter, Analyzer, Callback, Dataset, LearningRule, RunContext, Task
 from forwardkit.interfaces.compressor import CompressionReport, ModelFigures
 from forwardkit.interfaces.model import forward_batch
@@ -166,6 +166,10 @@ class Trainer:
             self._create("learning_rule", rule_spec) if rule_spec else create("learning_rule", "backprop",
                                                                                 registry=self.registry)
         )
+        if not getattr(self.rule, "trains", True):
+            name = rule_spec.name if rule_spec else "backprop"
+            raise ConfigError([ConfigIssue("learning_rule", f"{name!r} adapts at test time only and cannot train a "
+                                           f"model: train with another rule and name {name!r} under test_time.rule")])
         created = [self._create("callback", spec) for spec in exp.callbacks]
         order = sorted(range(len(created)), key=lambda i: (created[i].priority, i))
         self.callbacks: list[Callback] = [created[i] for i in order]

@@ -12,7 +12,8 @@ inference is not a plain forward pass (forward-forward: the label of highest goo
 A rule that learns at test time (test-time adaptation, transductive inference) sets
 ``adapts_at_test_time = True`` and implements ``begin_episode(model, ctx)`` and ``adapt(model, batch,
 ctx)``; an experiment names it under ``test_time.rule`` (docs/training.md, "Test-time learning"). The
-batches it sees carry no target keys: labels are never visible to it.
+batches it sees carry no target keys: labels are never visible to it. A rule that only adapts at test
+time and cannot train (``tent``) also sets ``trains = False``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class LearningRule(Component):
 
     #: True for a rule that learns from unlabelled evaluation batches (``begin_episode`` / ``adapt``)
     adapts_at_test_time: ClassVar[bool] = False
+    #: False for a rule that only adapts at test time and refuses to train (``step``): the conformance
+    #: kit then skips its training checks ("adapts at test time only") and runs ``check_test_time``
+    trains: ClassVar[bool] = True
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         self._init_config(config, overrides)

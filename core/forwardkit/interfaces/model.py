@@ -23,9 +23,10 @@ from forwardkit.interfaces.base import Component
 
 def forward_batch(model: nn.Module, batch: Mapping[str, Tensor]) -> Any:
     """The output of any ``nn.Module`` for a batch dict: ``model.forward_batch(batch)`` when the model
-    defines it (every :class:`Model` does), else ``model(batch["x"])`` for a plain module."""
+    defines it (every :class:`Model` does), else ``model(batch[model.input_key])`` for a plain module
+    (``"x"`` when it has no ``input_key``). Public as :func:`forwardkit.data.forward_batch`."""
     fn = getattr(model, "forward_batch", None)
-    return fn(batch) if callable(fn) else model(batch["x"])
+    return fn(batch) if callable(fn) else model(batch[getattr(model, "input_key", "x")])
 
 
 class Model(Component, nn.Module):
@@ -33,6 +34,9 @@ class Model(Component, nn.Module):
 
     #: the batch key ``forward_batch`` feeds to ``forward``
     input_key: ClassVar[str] = "x"
+    #: the formats the conformance kit's ``check_export`` checks: ``"torch"`` (``torch.export``, always),
+    #: ``"onnx"`` (also converted to ONNX and run by onnxruntime)
+    export_formats: ClassVar[tuple[str, ...]] = ("torch",)
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         nn.Module.__init__(self)

@@ -22,9 +22,10 @@ Options every runner passes through (a check ignores those it does not use):
 
 The checks live in one module per family: :mod:`.common` (the component under test, registration),
 :mod:`.declarations` (every kind), :mod:`.mixers`, :mod:`.models` (with :mod:`.modules`, what both
-share), :mod:`.adapters`, :mod:`.compressors`, :mod:`.datasets`, :mod:`.analyzers`, :mod:`.rules`
-(learning rules and callbacks), :mod:`.resume` (exact resume through the trainer), :mod:`.tasks`,
-and the runners in :mod:`.runners`.
+share), :mod:`.export` (torch.export and ONNX, mixers and models), :mod:`.adapters`, :mod:`.compressors`,
+:mod:`.datasets`, :mod:`.analyzers`, :mod:`.rules` (learning rules and callbacks), :mod:`.resume` (exact
+resume through the trainer, one stage or two: ``check_resume``, ``check_stages``), :mod:`.test_time`
+(test-time adaptation through the engine), :mod:`.tasks`, and the runners in :mod:`.runners`.
 
 Extension point
     New checks register with :func:`conformance_check` and are picked up by every runner and by the
@@ -38,12 +39,14 @@ from __future__ import annotations
 from forwardkit.testing.checks import declarations as _declarations
 from forwardkit.testing.checks import mixers as _mixers
 from forwardkit.testing.checks import models as _models
+from forwardkit.testing.checks import export as _export
 from forwardkit.testing.checks import adapters as _adapters
 from forwardkit.testing.checks import compressors as _compressors
 from forwardkit.testing.checks import datasets as _datasets
 from forwardkit.testing.checks import analyzers as _analyzers
 from forwardkit.testing.checks import rules as _rules
 from forwardkit.testing.checks import resume as _resume
+from forwardkit.testing.checks import test_time as _test_time
 from forwardkit.testing.checks import tasks as _tasks
 
 # isort: on
@@ -66,9 +69,10 @@ from forwardkit.testing.checks.common import (
 from forwardkit.testing.checks.compressors import check_compressor_report, check_compressor_signature, measure_model
 from forwardkit.testing.checks.datasets import check_dataset_determinism, check_dataset_items, check_dataset_sizes
 from forwardkit.testing.checks.declarations import check_declarations
+from forwardkit.testing.checks.export import check_export
 from forwardkit.testing.checks.helpers import SAME, UNCHANGED
 from forwardkit.testing.checks.models import check_forward_batch
-from forwardkit.testing.checks.resume import check_resume
+from forwardkit.testing.checks.resume import check_resume, check_stages
 from forwardkit.testing.checks.rules import check_callback_events, check_learning_rule_step, check_state_dict_plain
 from forwardkit.testing.checks.runners import (
     ConformanceCase,
@@ -87,6 +91,7 @@ from forwardkit.testing.checks.runners import (
     run_check,
 )
 from forwardkit.testing.checks.tasks import check_task_loss, check_task_metrics
+from forwardkit.testing.checks.test_time import check_test_time
 
 # the registries of checks (tests that register a check restore them afterwards)
 _IMPLS, _ORDER, _PUBLIC = _common._IMPLS, _common._ORDER, _common._PUBLIC
@@ -102,7 +107,20 @@ check_state_dict_round_trip = get_check("check_state_dict_round_trip")
 check_config_round_trip = get_check("check_config_round_trip")
 check_determinism = get_check("check_determinism")
 
-_FAMILIES = (_declarations, _mixers, _models, _adapters, _compressors, _datasets, _analyzers, _rules, _resume, _tasks)
+_FAMILIES = (
+    _declarations,
+    _mixers,
+    _models,
+    _export,
+    _adapters,
+    _compressors,
+    _datasets,
+    _analyzers,
+    _rules,
+    _resume,
+    _test_time,
+    _tasks,
+)
 
 __all__ = [
     "NO_CASE",
@@ -137,6 +155,7 @@ __all__ = [
     "check_dataset_sizes",
     "check_declarations",
     "check_determinism",
+    "check_export",
     "check_finite",
     "check_forward_batch",
     "check_gradients",
@@ -146,10 +165,12 @@ __all__ = [
     "check_output_shape",
     "check_pointwise",
     "check_resume",
+    "check_stages",
     "check_state_dict_plain",
     "check_state_dict_round_trip",
     "check_task_loss",
     "check_task_metrics",
+    "check_test_time",
     "check_token_mixer",
     "checks_for",
     "conformance_cases",

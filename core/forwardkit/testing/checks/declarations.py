@@ -20,12 +20,22 @@ from forwardkit.testing import strategies as fks
 from forwardkit.testing.checks.common import Subject, checks_for, conformance_check, fail
 from forwardkit.testing.checks.helpers import describe_config, seeded
 
-__all__ = ["GRADIENT_KINDS", "MIXERS", "assert_config_round_trips", "check_declarations", "json_round_trip"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "GRADIENT_KINDS",
+    "MIXERS",
+    "assert_config_round_trips",
+    "check_declarations",
+    "json_round_trip",
+]
 
 #: the two mixer kinds
 MIXERS = ("token_mixer", "channel_mixer")
-#: the kinds ``check_gradients`` applies to (and so may declare ``gradient_exempt``)
+#: the kinds ``check_gradients`` and ``check_export`` apply to (and so may declare ``gradient_exempt`` and
+#: ``export_formats``)
 GRADIENT_KINDS = (*MIXERS, "model")
+#: the export formats a mixer or model may declare in ``export_formats`` (``torch`` is always checked)
+EXPORT_FORMATS: tuple[str, ...] = ("torch", "onnx")
 
 
 def _check_interface(subject: Subject, interface: type) -> None:
@@ -67,6 +77,29 @@ def _check_declared_failures(subject: Subject) -> None:
     _check_reasons("gradient_exempt", exempt, "parameter-name pattern")
 
 
+def _check_export_formats(subject: Subject) -> None:
+    declared = getattr(subject.cls, "export_formats", None)
+    if declared is None:
+        return
+    if subject.kind not in GRADIENT_KINDS:
+        fail(f"export_formats applies to {', '.join(GRADIENT_KINDS)} (check_export), not to a {subject.kind}")
+    formats = list(declared) if isinstance(declared, tuple | list | frozenset | set) else None
+    if not formats or "torch" not in formats or any(f not in EXPORT_FORMATS for f in formats):
+        fail(f"export_formats must be a tuple naming 'torch' (ONNX is made from torch.export's program) and only "
+             f"formats of {list(EXPORT_FORMATS)}, got {declared!r}")
+
+
+def _check_rule_declarations(subject: Subject) -> None:
+    cls = subject.cls
+    flags = {name: getattr(cls, name, default) for name, default in (("trains", True), ("adapts_at_test_time", False))}
+    wrong = {name: value for name, value in flags.items() if not isinstance(value, bool)}
+    if wrong:
+        fail(f"learning-rule flags must be bools: {wrong!r}")
+    if not flags["trains"] and not flags["adapts_at_test_time"]:
+        fail("declares trains = False but not adapts_at_test_time = True: a rule that neither trains nor adapts "
+             "at test time cannot be used anywhere")
+
+
 def _check_mixer_declarations(subject: Subject) -> None:
     if "dim" not in subject.config_cls.model_fields:
         fail(
@@ -101,11 +134,16 @@ def _declared_configs(subject: Subject, configs: Sequence[Mapping[str, Any]] | N
 def check_declarations(subject: Subject, *, configs: Sequence[Mapping[str, Any]] | None = None) -> int:
     """The class declares what the kit relies on: the kind's interface, a pydantic Config (the one the
     registry names), defaults for every field (or ``conformance_configs``), ``expected_failures`` naming
-    real checks with reasons, ``gradient_exempt`` patterns with reasons (mixers and models only),
+    real checks with reasons, ``gradient_exempt`` patterns with reasons and ``export_formats`` within
+    ``("torch", "onnx")``, naming ``torch`` (mixers and models only), a learning rule that does not
+    train (``trains = False``) adapting at test time,
     ``ranks`` within {1, 2, 3} for mixers, and the default config builds."""
     interface = import_path(INTERFACES[subject.kind])
     _check_interface(subject, interface)
     _check_declared_failures(subject)
+    _check_export_formats(subject)
+    if subject.kind == "learning_rule":
+        _check_rule_declarations(subject)
     if subject.kind in MIXERS:
         _check_mixer_declarations(subject)
     config = (_declared_configs(subject, configs) or [{}])[0]

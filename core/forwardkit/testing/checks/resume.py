@@ -13,24 +13,36 @@ component itself is inserted where its kind goes).
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
+from forwardkit.engine import stages as stages_engine
 from forwardkit.engine.state import flatten
 from forwardkit.engine.trainer import Trainer
 from forwardkit.registry import Registry
 from forwardkit.testing.checks.common import Subject, conformance_check, fail
+from forwardkit.testing.checks.rules import require_training
 
 UNDER_TEST = "component_under_test"
 INTERRUPT_AT = 5  # a step inside the second epoch of the default experiment
 
 
-__all__ = ["INTERRUPT_AT", "UNDER_TEST", "check_resume", "default_experiment", "resume_experiment"]
+__all__ = [
+    "INTERRUPT_AT",
+    "UNDER_TEST",
+    "check_resume",
+    "check_stages",
+    "default_experiment",
+    "resume_experiment",
+    "stages_experiment",
+]
 
 
 def default_experiment() -> dict[str, Any]:
@@ -71,11 +83,21 @@ class _Interrupted(Exception):
     pass
 
 
-def _interrupting(step: int) -> type[Trainer]:
+def _interrupting(
+    step: int | None, *, made: list[Trainer] | None = None, when: Callable[[Trainer], bool] | None = None
+) -> type[Trainer]:
+    """A Trainer that stops right after the checkpoint of ``step`` (None: never; ``when``: only trainers
+    for which it is true) and appends every instance to ``made``."""
+
     class InterruptedTrainer(Trainer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if made is not None:
+                made.append(self)
+
         def save_checkpoint(self, epoch: int, batch_in_epoch: int, **kwargs: Any) -> Path | None:
             path = super().save_checkpoint(epoch, batch_in_epoch, **kwargs)
-            if self.ctx.step == step:
+            if step is not None and self.ctx.step == step and (when is None or when(self)):
                 raise _Interrupted
             return path
 
@@ -135,7 +157,8 @@ def _assert_same_end(full: Trainer, resumed: Trainer, kind: str) -> None:
 @conformance_check("learning_rule", "callback")
 def check_resume(subject: Subject, *, configs: Any = None) -> int:
     """Interrupted after a mid-epoch checkpoint and resumed, a run ends with bit-identical weights and
-    component state to the uninterrupted run (CPU)."""
+    component state to the uninterrupted run (CPU). Skipped for a learning rule with ``trains = False``."""
+    require_training(subject)
     registry = Registry.discover()
     registry.register_class(subject.kind, UNDER_TEST, subject.cls, config=subject.config_cls)
     chosen = subject.configs(configs)
@@ -143,5 +166,123 @@ def check_resume(subject: Subject, *, configs: Any = None) -> int:
         exp = resume_experiment(subject, config)
         with tempfile.TemporaryDirectory() as tmp:
             full, resumed = _interrupted_and_resumed(exp, registry, Path(tmp))
+        _assert_same_end(full, resumed, subject.kind)
+    return len(chosen)
+
+
+# ---- check_stages: the same, inside the second stage of a multi-stage experiment ---------------------------
+#: the two stages: a pre-training by backprop, then the stage that uses the component
+PRETRAIN, UNDER_TEST_STAGE = "pretrain", "under-test"
+#: steps of the pre-training, and at most of the second stage (interrupted at :data:`INTERRUPT_AT`)
+PRETRAIN_STEPS, STAGE_STEPS = 2, INTERRUPT_AT + 2
+
+
+def _frozen_pattern(exp: Mapping[str, Any], registry: Registry) -> str:
+    """The parameter the second stage freezes: the model's first trainable one (a single tensor, so that a
+    layer-local rule still has something to train in every layer)."""
+    trainer = Trainer(copy.deepcopy(dict(exp)), write=False, registry=registry, verbose=False)
+    trainer.build()
+    names = [name for name, p in trainer.model.named_parameters() if p.requires_grad]
+    if len(names) < 2:
+        fail(f"the stages experiment's model has {len(names)} trainable parameter(s); it needs 2 to freeze a part")
+    return names[0]
+
+
+def stages_experiment(subject: Subject, config: Mapping[str, Any], registry: Registry) -> dict[str, Any]:
+    """The two-stage experiment ``check_stages`` runs: the resume experiment (default or declared) pre-trained
+    for :data:`PRETRAIN_STEPS` steps without the component — by ``backprop``, by the experiment's rule for a
+    callback, by a new instance of the rule for a learning rule that declares its own model in
+    ``conformance_experiment`` — then trained with the component for at most :data:`STAGE_STEPS` steps,
+    carrying the weights and freezing the model's first parameter."""
+    exp = resume_experiment(subject, config)
+    declared = getattr(subject.cls, "conformance_experiment", None) or {}
+    if subject.kind == "callback":
+        pre_rule = exp["learning_rule"]  # the experiment's own rule, without the callback
+    elif "model" in declared:
+        pre_rule = exp["learning_rule"]  # a model chosen for the rule (a layer-local GNN) may need the rule itself
+    else:
+        pre_rule = default_experiment()["learning_rule"]
+    base: dict[str, Any] = {key: exp[key] for key in ("data", "model", "adapters") if key in exp}
+    base["learning_rule"] = pre_rule
+    base["trainer"] = {**exp["trainer"], "epochs": 1, "max_steps": PRETRAIN_STEPS, "checkpoint_every_steps": 0}
+    limit = exp["trainer"].get("max_steps")
+    steps = STAGE_STEPS if limit is None else min(int(limit), STAGE_STEPS)
+    own_callbacks = [c for c in exp.get("callbacks", [])
+                     if not (isinstance(c, Mapping) and c.get("name") == UNDER_TEST)]
+    return {
+        "name": "stages-check",
+        "seed": exp.get("seed", 0),
+        "base": base,
+        "stages": [
+            {"name": PRETRAIN, "callbacks": own_callbacks},
+            {
+                "name": UNDER_TEST_STAGE,
+                "learning_rule": exp["learning_rule"],
+                "callbacks": exp.get("callbacks", []),
+                # a checkpoint at the interruption only (each costs fsyncs): the interrupted run stops there
+                "trainer": {**exp["trainer"], "max_steps": steps, "checkpoint_every_steps": INTERRUPT_AT},
+                "freeze": [_frozen_pattern(exp, registry)],
+            },
+        ],
+    }
+
+
+def _in_stage(name: str) -> Callable[[Trainer], bool]:
+    return lambda trainer: trainer.experiment.name.endswith(f"-{name}")
+
+
+def _run_stages_interrupted(spec: dict[str, Any], registry: Registry, tmp: Path) -> tuple[Trainer, Trainer]:
+    """The last trainers of the uninterrupted run and of the run interrupted in the second stage, resumed."""
+    full: list[Trainer] = []
+    stages_engine.run_stages(spec, run_dir=tmp / "full", registry=registry, verbose=False,
+                             trainer_cls=_interrupting(None, made=full))
+    if len(full) != 2 or full[-1].ctx.step <= INTERRUPT_AT:
+        fail(f"the second stage ran {full[-1].ctx.step if full else 0} steps; it needs more than {INTERRUPT_AT}")
+    cut: list[Trainer] = []
+    try:
+        stages_engine.run_stages(spec, run_dir=tmp / "cut", registry=registry, verbose=False,
+                                 trainer_cls=_interrupting(INTERRUPT_AT, made=cut, when=_in_stage(UNDER_TEST_STAGE)))
+    except _Interrupted:
+        pass
+    else:
+        fail(f"the second stage was not interrupted at step {INTERRUPT_AT} (no checkpoint was written there)")
+    resumed: list[Trainer] = []
+    stages_engine.run_stages(spec, run_dir=tmp / "cut", resume=True, registry=registry, verbose=False,
+                             trainer_cls=_interrupting(None, made=resumed))
+    if len(resumed) != 1:
+        fail(f"resuming ran {len(resumed)} stage(s); only the interrupted second stage should run again")
+    return full[-1], resumed[-1]
+
+
+def _assert_frozen(trainer: Trainer, carried: Mapping[str, torch.Tensor], pattern: str, what: str) -> None:
+    import fnmatch
+
+    frozen = [n for n, _ in trainer.model.named_parameters() if fnmatch.fnmatchcase(n, pattern)]
+    state = trainer.model.state_dict()
+    moved = [n for n in frozen if not torch.equal(state[n], carried[n])]
+    if moved:
+        fail(f"{what}: parameters {moved} of the frozen part ({pattern!r}) changed during the second stage; the "
+             "component must not update (or unfreeze) what the stage froze")
+
+
+@conformance_check("learning_rule", "callback")
+def check_stages(subject: Subject, *, configs: Any = None) -> int:
+    """In a two-stage experiment (pre-training by backprop, then a stage with the component, the weights
+    carried and a part frozen), a run interrupted right after a checkpoint inside the second stage and
+    resumed ends with bit-identical weights and component state to the uninterrupted run, and (for a
+    learning rule) the frozen part keeps the carried weights (CPU). Skipped for a learning rule with
+    ``trains = False``."""
+    require_training(subject)
+    registry = Registry.discover()
+    registry.register_class(subject.kind, UNDER_TEST, subject.cls, config=subject.config_cls)
+    chosen = subject.configs(configs)
+    for config in chosen:
+        spec = stages_experiment(subject, config, registry)
+        pattern = spec["stages"][1]["freeze"][0]
+        with tempfile.TemporaryDirectory() as tmp:
+            full, resumed = _run_stages_interrupted(spec, registry, Path(tmp))
+            carried = load_file(str(Path(tmp) / "full" / f"00-{PRETRAIN}" / stages_engine.FINAL))
+        if subject.kind == "learning_rule":  # a rule owns the updates; a callback may rewrite weights (EMA)
+            _assert_frozen(full, carried, pattern, "the uninterrupted run")
         _assert_same_end(full, resumed, subject.kind)
     return len(chosen)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from forwardkit.interfaces.model import forward_batch
 from forwardkit.testing import toys
-from forwardkit.testing.checks.common import Subject, conformance_check, fail
+from forwardkit.testing.checks.common import SkipCheck, Subject, conformance_check, fail
 from forwardkit.testing.checks.helpers import (
     SAME,
     close,
@@ -28,9 +28,33 @@ from forwardkit.testing.checks.helpers import (
     seeded,
 )
 
-__all__ = ["check_callback_events", "check_learning_rule_step", "check_state_dict_plain"]
+__all__ = [
+    "TEST_TIME_ONLY",
+    "check_callback_events",
+    "check_learning_rule_step",
+    "check_state_dict_plain",
+    "require_training",
+    "trains",
+]
 
 _PLAIN_SCALARS = (type(None), bool, int, float, str)
+
+#: the reason a training check gives for a learning rule with ``trains = False``
+TEST_TIME_ONLY = (
+    "adapts at test time only (trains = False): it does not train, so there is no training run to check "
+    "(check_test_time checks its adaptation)"
+)
+
+
+def trains(subject: Subject) -> bool:
+    """False for a learning rule that declares ``trains = False`` (it adapts at test time only)."""
+    return subject.kind != "learning_rule" or bool(getattr(subject.cls, "trains", True))
+
+
+def require_training(subject: Subject) -> None:
+    """Skip a training check of a learning rule that adapts at test time only (``trains = False``)."""
+    if not trains(subject):
+        raise SkipCheck(TEST_TIME_ONLY)
 
 
 def _assert_plain(value: Any, path: str) -> None:
@@ -131,7 +155,8 @@ def _train_rule(
 @conformance_check("learning_rule")
 def check_learning_rule_step(subject: Subject, *, configs: Any = None, models: Any = None) -> int:
     """``setup(model, ctx)`` then two ``step(batch, ctx)`` calls run on a small model, return dicts of
-    finite float metrics and leave the parameters finite."""
+    finite float metrics and leave the parameters finite. Skipped for a rule with ``trains = False``."""
+    require_training(subject)
     checked = 0
     for config in subject.configs(configs):
         for label, factory in subject.models(models, toys.DEFAULT_TRAINING_MODELS):
@@ -231,7 +256,9 @@ def _reloaded(subject: Subject, config: Mapping[str, Any], label: str, factory: 
 def check_state_dict_plain(subject: Subject, *, configs: Any = None, models: Any = None) -> int:
     """After two steps, ``state_dict()`` is plain data (dicts, lists, str, numbers, None, tensors) and a
     new instance (set up on a same-architecture model) that loads it returns the same ``state_dict()``.
-    (Exact resume through the trainer is ``check_resume``, in :mod:`forwardkit.testing.checks.resume`.)"""
+    (Exact resume through the trainer is ``check_resume``, in :mod:`forwardkit.testing.checks.resume`.)
+    Skipped for a learning rule with ``trains = False``."""
+    require_training(subject)
     checked = 0
     for config in subject.configs(configs):
         for label, factory in subject.models(models, toys.DEFAULT_TRAINING_MODELS):

@@ -23,6 +23,7 @@ selection whose count follows the input, Python-side graph bookkeeping) declares
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import io
 import logging
@@ -134,15 +135,15 @@ Case = tuple[nn.Module, tuple[Tensor, ...], tuple[Tensor, ...]]
 
 def _mixer_case(subject: Subject, config: Mapping[str, Any]) -> Case:
     """The mixer in eval mode and two inputs of one supported shape (rank 2 first)."""
-    from forwardkit.testing.checks.mixers import mixer_dim, supports
+    from forwardkit.testing.checks.mixers import case_config, mixer_dim, supports
 
     cases = fks.explicit_mixer_cases(subject, configs_=[dict(config)], batch=2)
     cases.sort(key=lambda c: (c.rank != 2, c.rank))
-    try:
-        mixer = seeded(0, lambda: subject.build(config))
-    except Exception as exc:
-        fail(f"cannot build {subject.label} from {describe_config(config)}: {_short(exc)}")
     for case in cases:
+        try:
+            mixer = seeded(0, functools.partial(subject.build, case_config(subject, case)))
+        except Exception as exc:
+            fail(f"cannot build {subject.label} from {describe_config(config)}: {_short(exc)}")
         if supports(mixer, case.spatial):
             dim = mixer_dim(mixer)
             return mixer.eval(), (case.tokens(dim),), (case.tokens(dim, offset=1),)

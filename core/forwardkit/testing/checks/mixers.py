@@ -116,9 +116,20 @@ def _target(subject: Subject) -> str:
     return repr(subject.label) if subject.info is not None else getattr(subject.cls, "__name__", subject.label)
 
 
+def case_config(subject: Subject, case: fks.MixerCase) -> dict[str, Any]:
+    """The config a case builds: the fields the mixer fills for the case's grid (``fields_for_input``) and
+    the case's own; an explicit (pinned) config's fields win, a drawn config's yield to the grid's (a drawn
+    token count would otherwise almost never fit the grid)."""
+    from forwardkit.config import input_fields
+
+    fields = input_fields(subject.cls, case.spatial)
+    return {**fields, **case.config} if case.explicit else {**case.config, **fields}
+
+
 def _build_case(subject: Subject, case: fks.MixerCase, tally: MixerTally | None = None) -> Any:
+    config = case_config(subject, case)
     try:
-        return seeded(case.seed, lambda: subject.build(case.config))
+        return seeded(case.seed, lambda: subject.build(config))
     except Exception as exc:
         if case.explicit:
             raise AssertionError(
@@ -308,10 +319,14 @@ def _finite_mixer(
 # ---- gradients -----------------------------------------------------------------------------------------
 def _backward_at_other_ranks(mixer: Any, case: fks.MixerCase, dim: int) -> None:
     """Backpropagate at the mixer's other supported ranks (a parameter may serve only one rank)."""
+    from forwardkit.config import input_fields
+
     for rank in getattr(mixer, "ranks", (1, 2, 3)):
         spatial = fks.CANONICAL_SPATIAL.get(rank)
         if spatial is None or spatial == case.spatial or not supports(mixer, spatial):
             continue
+        if input_fields(type(mixer), spatial) != input_fields(type(mixer), case.spatial):
+            continue  # sized for the case's grid: another grid is another instance
         other = fks.MixerCase(config=case.config, batch=case.batch, spatial=spatial, seed=case.seed)
         y = mixer(other.tokens(dim))
         (y * weights_like(y, case.seed + 8)).sum().backward()
@@ -481,7 +496,7 @@ def _pointwise(
 def _mixer_probe(subject: Subject, case: fks.MixerCase) -> Probe:
     return Probe(
         subject=subject,
-        config=case.config,
+        config=case_config(subject, case),
         make_input=lambda m, s: case.tokens(mixer_dim(m), offset=s - case.seed),
         forward=call,
         where=f"{describe_config(case.config)}, input ({case.batch}, {', '.join(map(str, case.spatial))}, C)",

@@ -10,7 +10,7 @@ so branches are handled and module registration order does not matter), and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from forwardkit.data import example_batch, forward_batch
+from forwardkit.errors import ForwardkitError
 from forwardkit.interfaces import Analysis, Analyzer
 from forwardkit_cnn_filter_db.config import FilterExtractorConfig, SelectionConfig
 
@@ -95,34 +97,14 @@ class FilterTable:
             if self.layers else np.zeros(0, np.int64)
 
 
-def first_batch(model: nn.Module, data: Iterable[Any] | None, n: int = 2) -> Any | None:
-    """The first ``n`` samples of the first batch of ``data`` (or the model's ``example_batch``), or None."""
-    batch: Any = None
-    if data is not None:
-        for item in data:
-            batch = item
-            break
-    if batch is None and hasattr(model, "example_batch"):
-        try:
-            batch = model.example_batch(n, generator=torch.Generator().manual_seed(0))
-        except Exception:
-            batch = None
-    if batch is None:
-        return None
+def first_batch(model: nn.Module, data: Iterable[Any] | None, n: int = 2) -> dict[str, Tensor] | None:
+    """The first ``n`` samples of ``data`` (or of the model's ``example_batch``) on the model's device, or
+    None when there is neither."""
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    if isinstance(batch, Mapping):
-        return {k: (v[:n].to(device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
-    if isinstance(batch, Tensor):
-        return batch[:n].to(device)
-    return batch
-
-
-def _run(model: nn.Module, batch: Any) -> Any:
-    if isinstance(batch, Mapping):
-        if hasattr(model, "forward_batch"):
-            return model.forward_batch(batch)
-        return model(batch["x"])
-    return model(batch)
+    try:
+        return example_batch(data, model, batch_size=n, device=device)
+    except ForwardkitError:
+        return None
 
 
 def _longest_conv_paths(roots: Iterable[Any]) -> dict[Any, int]:
@@ -157,7 +139,7 @@ def _autograd_depths(model: nn.Module, batch: Any) -> dict[str, int] | None:
     model.eval()
     try:
         with torch.enable_grad():
-            _run(model, batch)
+            forward_batch(model, batch)
     except Exception:
         return None
     finally:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from forwardkit.builtin.data import InMemoryDataset, TensorSplit, random_split
+from forwardkit.data import InMemoryDataset, TensorSplit, random_split
 from forwardkit_cnn_filter_db.config import MiniFilterZooConfig
 from forwardkit_cnn_filter_db.extract import FilterTable, extract_table
 from forwardkit_cnn_filter_db.model import FilterCNN

@@ -1,7 +1,7 @@
 """Helpers the dataset modules share: offline loading, normalisation fitted on train, image splits.
 
 The in-memory dataset base, the tensor split and the index splits live in the core
-(:mod:`forwardkit.builtin.data`) and are re-exported here.
+(:mod:`forwardkit.data`) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from forwardkit.builtin.data import InMemoryDataset, TensorSplit, random_split, split_sizes, stratified_split
+from forwardkit.data import InMemoryDataset, TensorSplit, random_split, split_sizes, stratified_split
 from forwardkit.errors import ForwardkitError
 
 __all__ = [

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from forwardkit.builtin.config import SplitConfig
-from forwardkit.builtin.training_config import ClassificationConfig
 from forwardkit.config import ComponentConfig
+from forwardkit.data import SplitConfig
+from forwardkit.tasks import ClassificationConfig
 
 ImageNormalize = Literal["none", "unit", "standardize"]
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from forwardkit.builtin.tasks import Classification
+from forwardkit.tasks import Classification
 from forwardkit_datasets.config import STYLES, StyleShiftConfig
 
 __all__ = ["StyleShift", "per_domain_accuracy"]

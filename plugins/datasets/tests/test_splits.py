@@ -9,7 +9,7 @@ from forwardkit_datasets.digits import load_digits_arrays, load_mnist5k_arrays
 from forwardkit_datasets.images import crop_positions, crop_rng, load_image, split_region, texture_crops
 
 import forwardkit
-from forwardkit.builtin.data import random_split, stratified_split
+from forwardkit.data import random_split, stratified_split
 
 SPLITS = ("train", "val", "test")
 SEEDED = [

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from forwardkit.builtin.data import InMemoryDataset, TensorSplit, stratified_split
+from forwardkit.data import InMemoryDataset, TensorSplit, stratified_split
 from forwardkit_forwardgnn.config import SBMGraphConfig
 
 

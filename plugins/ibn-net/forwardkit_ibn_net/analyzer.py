@@ -21,6 +21,7 @@ import torch
 from forwardkit_datasets.config import STYLES
 from torch import Tensor, nn
 
+from forwardkit.data import forward_batch
 from forwardkit.interfaces import Analysis, Analyzer
 from forwardkit_ibn_net.adapter import _stem_norms, find_stages
 from forwardkit_ibn_net.config import FeatureDivergenceConfig
@@ -54,11 +55,6 @@ def default_layers(model: nn.Module) -> list[str]:
         stem = [n for n, m in model.named_children() if isinstance(m, nn.InstanceNorm2d)]  # IBN-b's stem IN
         return [p for p, _ in _stem_norms(model, stages[0][0])] + stem + [p for p, _ in stages]
     return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-
-
-def _forward(model: nn.Module, batch: Mapping[str, Tensor]) -> Any:
-    fb = getattr(model, "forward_batch", None)
-    return fb(batch) if fb is not None else model(batch["x"])
 
 
 class FeatureDivergence(Analyzer):
@@ -119,7 +115,7 @@ class FeatureDivergence(Analyzer):
         device = next(model.parameters()).device
         try:
             for batch in batches:
-                _forward(model, {k: v.to(device) for k, v in batch.items()})
+                forward_batch(model, {k: v.to(device) for k, v in batch.items()})
         finally:
             for h in hooks:
                 h.remove()

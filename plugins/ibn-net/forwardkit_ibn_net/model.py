@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forwardkit.builtin.resnet import BasicBlock
 from forwardkit.interfaces import Model
+from forwardkit.nn import BasicBlock
 from forwardkit_ibn_net.adapter import apply_ibn
 from forwardkit_ibn_net.config import ResNetIBNConfig
 
@@ -42,7 +42,7 @@ class ResNetIBN(Model):
         for i, out_ch in enumerate(cfg.widths):
             blocks = []
             for j in range(cfg.blocks):
-                blocks.append(BasicBlock(in_ch, out_ch, stride=2 if i > 0 and j == 0 else 1))
+                blocks.append(BasicBlock(in_channels=in_ch, out_channels=out_ch, stride=2 if i > 0 and j == 0 else 1))
                 in_ch = out_ch
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
         self.fc = nn.Linear(in_ch, cfg.num_classes)

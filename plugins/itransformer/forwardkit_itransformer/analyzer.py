@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from forwardkit.data import example_batch
 from forwardkit.errors import ForwardkitError
 from forwardkit.interfaces import Analysis, Analyzer
 from forwardkit_itransformer.config import VariateAttentionConfig
@@ -48,7 +49,7 @@ class VariateAttentionAnalyzer(Analyzer):
             raise ForwardkitError(f"variate_attention analyses an inverted forecaster (with variate_scores), "
                                   f"not {type(model).__name__}")
         if data is None:
-            data = [model.example_batch(8, generator=torch.Generator().manual_seed(0))]  # type: ignore[operator]
+            data = [example_batch(None, model, batch_size=8)]
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from forwardkit.builtin.config import SplitConfig
 from forwardkit.config import ChannelMixerSpec, ComponentConfig, TokenMixerSpec
+from forwardkit.data import SplitConfig
 
 Activation = Literal["gelu", "relu"]
 

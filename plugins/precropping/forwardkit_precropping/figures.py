@@ -10,6 +10,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor, nn
 
+from forwardkit.data import example_batch
 from forwardkit.interfaces.compressor import ModelFigures
 from forwardkit.measure import count_macs, count_parameters, latency_ms, state_bytes
 
@@ -17,12 +18,10 @@ from forwardkit.measure import count_macs, count_parameters, latency_ms, state_b
 def example_input(model: nn.Module, data: Iterable[Mapping[str, Tensor]] | None, batch_size: int = 1) -> Tensor:
     """``batch_size`` samples of the model's input (from ``data``, else ``model.example_batch``)."""
     key = getattr(model, "input_key", "x")
-    for batch in data or ():
-        x = batch[key][:batch_size]
-        if len(x) == batch_size:
-            return x
-        return x.repeat(-(-batch_size // len(x)), *([1] * (x.dim() - 1)))[:batch_size]
-    return model.example_batch(batch_size, generator=torch.Generator().manual_seed(0))[key]
+    x = example_batch(data, model, batch_size=batch_size)[key]
+    if len(x) == batch_size:
+        return x
+    return x.repeat(-(-batch_size // len(x)), *([1] * (x.dim() - 1)))[:batch_size]  # fewer samples than asked
 
 
 def nonzero_parameters(model: nn.Module) -> int:

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from forwardkit.data import example_batch, forward_batch
+
 PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 METHODS = ("synflow", "snip", "grasp", "magnitude", "random")
 
@@ -47,8 +49,8 @@ def _input_key(model: nn.Module) -> str:
 
 
 def _forward(model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
-    fn = getattr(model, "forward_batch", None)
-    out = fn(batch) if callable(fn) else model(batch[_input_key(model)])
+    """The model's output for ``batch`` (its first element when the model returns several)."""
+    out = forward_batch(model, batch)
     return out[0] if isinstance(out, tuple | list) else out
 
 
@@ -64,19 +66,7 @@ def _loss(out: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
 
 def one_batch(model: nn.Module, data: Iterable[Mapping[str, Tensor]] | None, size: int) -> dict[str, Tensor]:
     """Up to ``size`` samples concatenated from ``data``; without data, ``model.example_batch(size)``."""
-    parts: list[Mapping[str, Tensor]] = []
-    count = 0
-    for batch in data or ():
-        parts.append(batch)
-        count += len(next(iter(batch.values())))
-        if count >= size:
-            break
-    if not parts:
-        maker = getattr(model, "example_batch", None)
-        if maker is None:
-            raise ValueError("this scorer needs data (or a model with example_batch())")
-        return dict(maker(size, generator=torch.Generator().manual_seed(0)))
-    return {k: torch.cat([p[k] for p in parts])[:size] for k in parts[0]}
+    return example_batch(data, model, batch_size=size)
 
 
 def _top_k_masks(scores: Mapping[str, Tensor], keep: int) -> dict[str, Tensor]:
@@ -163,12 +153,7 @@ def scores(model: nn.Module, method: str, *, data: Iterable[Mapping[str, Tensor]
 
 def sample_shape(model: nn.Module, data: Iterable[Mapping[str, Tensor]] | None) -> tuple[int, ...]:
     """One sample's input shape, from the data or else from ``model.example_batch(1)``."""
-    for batch in data or ():
-        return tuple(batch[_input_key(model)].shape[1:])
-    maker = getattr(model, "example_batch", None)
-    if maker is None:
-        raise ValueError("SynFlow needs the input shape: give data or a model with example_batch()")
-    return tuple(maker(1, generator=torch.Generator().manual_seed(0))[_input_key(model)].shape[1:])
+    return tuple(example_batch(data, model, batch_size=1)[_input_key(model)].shape[1:])
 
 
 def pai_masks(model: nn.Module, method: str = "synflow", density: float = 0.1, *,

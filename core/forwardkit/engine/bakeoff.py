@@ -46,7 +46,7 @@ class BakeoffConfig(ComponentConfig):
                                 "each gets cores // workers threads")
 
 
-def _mixer_names(cfg: BakeoffConfig, registry: Registry) -> list[str]:
+def bakeoff_mixers(cfg: BakeoffConfig, registry: Registry) -> list[str]:
     if cfg.mixers is not None:
         for name in cfg.mixers:
             registry.get("token_mixer", name)  # unknown names fail early, with suggestions
@@ -118,7 +118,7 @@ def run_bakeoff(cfg: BakeoffConfig | None = None, *, out_dir: Path | None = None
     out = Path(out_dir) if out_dir else Path(cfg.trainer.out_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     data = _data_spec(cfg, registry)
-    mixers = _mixer_names(cfg, registry)
+    mixers = bakeoff_mixers(cfg, registry)
     trainer_cfg = cfg.trainer.model_copy(update={"progress": "none"}).model_dump()
     experiments = []
     for mixer in mixers:  # every entry validates before anything trains

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from forwardkit.builtin.layers import SquaredReLU
+from forwardkit.nn import SquaredReLU
 
 #: the normalising constants derived in the paper for x ~ N(0, 1)
 NORMALISING_SCALE = 1.0 / math.sqrt(1.25)

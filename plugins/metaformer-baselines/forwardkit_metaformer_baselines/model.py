@@ -1,8 +1,8 @@
 """The MetaFormer-baseline models (paper sec. 3.3-3.4) as thin presets of the builtin ``metaformer``.
 
 Each preset validates its own small Config (size, the few settings a user changes; ``in_channels`` and
-``num_classes`` are filled from the data by the trainer) and builds
-:class:`forwardkit.builtin.metaformer.MetaFormer` with the arguments of
+``num_classes`` are filled from the data by the trainer) and builds the
+builtin ``metaformer`` model (through the registry, ``forwardkit.create``) with the arguments of
 :func:`~forwardkit_metaformer_baselines.presets.metaformer_arguments`. Inputs are channels-last images
 ``(B, H, W, C_in)``; outputs ``(B, num_classes)``.
 """
@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from forwardkit.builtin.config import MetaFormerConfig
-from forwardkit.builtin.metaformer import MetaFormer
+from forwardkit.compose import create
 from forwardkit.config import resolve_config
 from forwardkit.interfaces import Model
 from forwardkit_metaformer_baselines.config import (
@@ -28,11 +27,11 @@ from forwardkit_metaformer_baselines.config import (
 from forwardkit_metaformer_baselines.presets import metaformer_arguments
 
 
-def build_preset(preset: str, config: Any = None, **overrides: Any) -> MetaFormer:
+def build_preset(preset: str, config: Any = None, **overrides: Any) -> nn.Module:
     """The builtin MetaFormer of ``preset`` (identityformer, randformer, poolformerv2, convformer,
     caformer) with the preset's config (a Config, a mapping or keyword fields)."""
     cfg = resolve_config(PRESET_CLASSES[preset].Config, config, overrides)
-    return MetaFormer(MetaFormerConfig.model_validate(metaformer_arguments(preset, cfg)))
+    return create("model", "metaformer", metaformer_arguments(preset, cfg))
 
 
 class _Preset(Model):
@@ -42,11 +41,10 @@ class _Preset(Model):
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
-        args = metaformer_arguments(self.preset, self.config)
-        self.backbone = MetaFormer(MetaFormerConfig.model_validate(args))
+        self.backbone = create("model", "metaformer", metaformer_arguments(self.preset, self.config))
 
     @property
-    def metaformer_config(self) -> MetaFormerConfig:
+    def metaformer_config(self) -> Any:
         """The builtin ``metaformer`` config this preset expands to."""
         return self.backbone.config
 

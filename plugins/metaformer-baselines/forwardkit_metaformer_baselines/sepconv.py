@@ -112,9 +112,9 @@ class SepConv(TokenMixer):
         self.pwconv2 = nn.Linear(hidden, cfg.dim, bias=cfg.bias)
 
     @classmethod
-    def fields_for_rank(cls, rank: int) -> dict[str, Any]:
-        """``spatial_rank`` follows the tokens a holder feeds (a rank-1 metaformer gets a 1-D kernel)."""
-        return {"spatial_rank": rank}
+    def fields_for_input(cls, spatial: tuple[int | None, ...]) -> dict[str, Any]:
+        """``spatial_rank`` follows the token grid a holder feeds (a rank-1 metaformer gets a 1-D kernel)."""
+        return {"spatial_rank": len(spatial)}
 
     def supports(self, spatial: tuple[int, ...]) -> bool:
         """Only tokens of rank ``spatial_rank`` (the depthwise kernel has that many axes)."""

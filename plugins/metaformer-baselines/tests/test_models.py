@@ -10,8 +10,7 @@ from forwardkit_metaformer_baselines.model import PRESET_CLASSES, build_preset
 from forwardkit_metaformer_baselines.random_mixing import RandomMixing
 
 import forwardkit
-from forwardkit.builtin.layers import GroupNorm1, Scale
-from forwardkit.builtin.metaformer import MetaFormer, MetaFormerBlock
+from forwardkit.nn import GroupNorm1, MetaFormerBlock, Scale
 
 # trainable parameters of the official code (sail-sg/metaformer) with 1000 classes, counted for the card
 OFFICIAL_COUNTS = [
@@ -25,7 +24,7 @@ OFFICIAL_COUNTS = [
 ]
 
 
-def _meta(preset: str, **fields: object) -> MetaFormer:
+def _meta(preset: str, **fields: object) -> torch.nn.Module:
     with torch.device("meta"):  # no memory, no init cost
         return build_preset(preset, num_classes=1000, **fields)
 

@@ -6,8 +6,9 @@ use; the registry is filled on first use of :func:`get_registry`.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from forwardkit.lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -101,17 +102,7 @@ def get_registry() -> Any:
     return default_registry()
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'forwardkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__)
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs only

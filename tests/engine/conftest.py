@@ -29,3 +29,21 @@ def final_weights(run_dir) -> dict[str, torch.Tensor]:
 @pytest.fixture
 def experiment():
     return mlp_experiment
+
+
+class Interrupted(BaseException):
+    """A kill right after a checkpoint (a BaseException, so that no handler of the run catches it)."""
+
+
+def interrupted_after(step: int) -> type:
+    """A Trainer that stops with :class:`Interrupted` right after writing its checkpoint of ``step``."""
+    from forwardkit.engine.trainer import Trainer
+
+    class InterruptedTrainer(Trainer):
+        def save_checkpoint(self, epoch, batch_in_epoch, **kwargs):
+            path = super().save_checkpoint(epoch, batch_in_epoch, **kwargs)
+            if self.ctx.step == step:
+                raise Interrupted
+            return path
+
+    return InterruptedTrainer

@@ -19,7 +19,7 @@ from forwardkit.engine import checkpoint as ckpt
 from forwardkit.engine.trainer import Trainer
 from forwardkit.errors import ForwardkitError
 
-from .conftest import mlp_experiment
+from .conftest import Interrupted, interrupted_after, mlp_experiment
 
 
 def experiment():
@@ -117,18 +117,10 @@ def test_a_kill_at_every_file_operation_of_a_checkpoint_write_resumes_exactly(tm
     assert len(set(outcomes)) == 2, outcomes  # some kills fell before the swap of latest, some after
 
 
-class KilledAfterThirdCheckpoint(Trainer):
-    def save_checkpoint(self, epoch, batch_in_epoch, **kwargs):
-        path = super().save_checkpoint(epoch, batch_in_epoch, **kwargs)
-        if self.ctx.step == 6:
-            raise Killed
-        return path
-
-
 def _checkpointed(tmp_path) -> Path:
     """A run killed right after its checkpoint at step 6 (the one of step 4, an epoch end, is kept too)."""
-    with pytest.raises(Killed):
-        KilledAfterThirdCheckpoint(experiment(), run_dir=tmp_path / "run").fit()
+    with pytest.raises(Interrupted):
+        interrupted_after(6)(experiment(), run_dir=tmp_path / "run").fit()
     assert len(ckpt.checkpoints(tmp_path / "run" / "checkpoints")) == 2
     return tmp_path / "run"
 

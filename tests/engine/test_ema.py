@@ -16,7 +16,7 @@ from forwardkit.engine.trainer import Trainer
 from forwardkit.interfaces import Callback
 from forwardkit.registry import Registry
 
-from .conftest import mlp_experiment
+from .conftest import Interrupted, interrupted_after, mlp_experiment
 
 
 def test_the_functional_form_is_the_ema_formula():
@@ -92,20 +92,10 @@ def test_ema_weights_are_the_ones_evaluated_and_kept():
 def test_ema_resumes_exactly(tmp_path):
     exp = _ema_experiment(epochs=2, checkpoint_every_steps=7)
 
-    class Interrupted(Exception):
-        pass
-
-    class CrashAfterCheckpoint(Trainer):
-        def save_checkpoint(self, epoch, batch_in_epoch, **kwargs):
-            path = super().save_checkpoint(epoch, batch_in_epoch, **kwargs)
-            if self.ctx.step == 14:
-                raise Interrupted
-            return path
-
     full_trainer = Trainer(exp, run_dir=tmp_path / "full")
     full = full_trainer.fit()
     with pytest.raises(Interrupted):
-        CrashAfterCheckpoint(exp, run_dir=tmp_path / "cut").fit()
+        interrupted_after(14)(exp, run_dir=tmp_path / "cut").fit()
     state = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "cut" / "checkpoints")).state
     assert state["callbacks"][0]["state"]["updates"] == 14
     resumed_trainer = Trainer(exp, run_dir=tmp_path / "cut", resume=True)

@@ -16,7 +16,7 @@ import yaml
 from forwardkit.engine import checkpoint as ckpt
 from forwardkit.engine.trainer import Trainer
 
-from .conftest import final_weights, mlp_experiment
+from .conftest import Interrupted, final_weights, interrupted_after, mlp_experiment
 
 
 def _start(args, **kw):
@@ -66,19 +66,9 @@ def test_in_process_interrupt_and_resume_matches(tmp_path):
     """Interrupting right after a mid-epoch checkpoint and resuming gives the same weights and metrics."""
     exp = mlp_experiment(epochs=2, checkpoint_every_steps=7)
 
-    class Interrupted(Exception):
-        pass
-
-    class CrashAfterCheckpoint(Trainer):
-        def save_checkpoint(self, epoch, batch_in_epoch, **kwargs):
-            path = super().save_checkpoint(epoch, batch_in_epoch, **kwargs)
-            if self.ctx.step == 14:
-                raise Interrupted
-            return path
-
     full = Trainer(exp, run_dir=tmp_path / "full").fit()
     with pytest.raises(Interrupted):
-        CrashAfterCheckpoint(exp, run_dir=tmp_path / "cut").fit()
+        interrupted_after(14)(exp, run_dir=tmp_path / "cut").fit()
     resumed = Trainer(exp, run_dir=tmp_path / "cut", resume=True).fit()
     assert resumed.steps == full.steps
     for key, value in full.model.state_dict().items():

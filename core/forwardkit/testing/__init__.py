@@ -33,8 +33,9 @@ kit's pytest plugin in every run, stays fast when the kit is not used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from forwardkit.lazy import lazy_names
 
 _CHECKS = "forwardkit.testing.checks"
 _REPORT = "forwardkit.testing.report"
@@ -179,19 +180,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'forwardkit.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__, submodules=_SUBMODULES)
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs

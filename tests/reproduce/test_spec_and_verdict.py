@@ -107,6 +107,13 @@ def test_arm_experiments_deep_merge_base_arm_smoke_and_seed():
     assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"b": 3}}) == {"a": {"b": 3, "c": 2}}
 
 
+def test_an_arm_may_carry_its_own_smoke_overrides():
+    arms = {"baseline": {}, "method": {"model": {"hidden": [16]}, "smoke": {"model": {"hidden": [2]}}}}
+    spec = parse_spec({**GOOD, "arms": arms})
+    assert spec.experiment("method", 0)["model"]["hidden"] == [16] and "smoke" not in spec.experiment("method", 0)
+    assert spec.experiment("method", 0, smoke=True)["model"]["hidden"] == [2]
+
+
 def test_seed_data_sets_the_data_seed():
     spec = parse_spec({**GOOD, "base": {"data": "blobs", "model": "mlp"}, "seed_data": True})
     assert spec.experiment("method", 3)["data"] == {"name": "blobs", "seed": 3}

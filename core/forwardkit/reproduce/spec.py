@@ -8,8 +8,9 @@ A plugin declares it in its light registration hook::
 The spec is the preregistration: the card's pass bar word for word (``pass_bar``), the arms, and the
 ``conditions`` that transcribe that bar into checks on measured figures (see
 :mod:`forwardkit.reproduce.conditions`). An arm is either an experiment (``base`` deep-merged with the
-arm's overrides; with ``--smoke`` the ``smoke`` overrides on top; the experiment's ``seed`` set to each
-seed in turn) or a *program*: ``{"program": "package.module:function", "config": {...}, "smoke": {...}}``,
+arm's overrides; with ``--smoke`` the ``smoke`` overrides on top, then the arm's own ``smoke`` entry if it
+has one (to shrink what ``smoke`` cannot reach, e.g. a compressor inside a list); the experiment's
+``seed`` set to each seed in turn) or a *program*: ``{"program": "package.module:function", "config": {...}, "smoke": {...}}``,
 a function ``function(config, *, seed, smoke) -> {figure: number}`` for measurements that are not one
 training run (a zoo of models, a latency ratio).
 """
@@ -133,9 +134,11 @@ class ReproductionSpec(ComponentConfig):
         """The experiment mapping of one (arm, seed) run."""
         if self.program(arm) is not None:
             raise ForwardkitError(f"arm {arm!r} is a program arm, not an experiment")
-        exp = deep_merge(self.base, self.arms[arm])
+        overrides = dict(self.arms[arm])
+        arm_smoke = overrides.pop("smoke", {})
+        exp = deep_merge(self.base, overrides)
         if smoke:
-            exp = deep_merge(exp, self.smoke)
+            exp = deep_merge(deep_merge(exp, self.smoke), arm_smoke)
         exp = deep_merge(exp, {"trainer": {"progress": "none", "plots": False}})
         exp["seed"] = seed
         if self.seed_data:

@@ -38,6 +38,8 @@ LOW_DENSITY = 0.02
 WIDTHS = [16, 16, 32, 32, 64, 64]
 #: every compressor times dense vs compressed at the card's batch 64, round-robin, 30 medians after 5 warm-ups
 LATENCY = {"latency_batch": 64, "latency_warmup": 5, "latency_repeats": 30}
+#: --smoke: 3 SynFlow rounds and 2 timed rounds, so that every compressed arm takes a fraction of a second
+SMOKE_COMPRESSOR = {"iterations": 3, "latency_batch": 8, "latency_warmup": 1, "latency_repeats": 2}
 
 #: the card's pass bar and "does not reproduce" sentence, word for word (papers/precropping.md)
 PASS_BAR = (
@@ -50,7 +52,8 @@ PASS_BAR = (
 def compressed_arms(density: float, suffix: str = "") -> dict[str, dict[str, Any]]:
     """Arms (b)-(f) at one global density ``d``."""
     def one(name: str, **cfg: Any) -> dict[str, Any]:
-        return {"compressors": [{"name": name, "density": density, **cfg, **LATENCY}]}
+        return {"compressors": [{"name": name, "density": density, **cfg, **LATENCY}],
+                "smoke": {"compressors": [{"name": name, "density": density, **cfg, **SMOKE_COMPRESSOR}]}}
 
     return {
         f"pai_synflow{suffix}": one("pai_mask", method="synflow"),
@@ -111,7 +114,10 @@ SPEC = ReproductionSpec(
         **compressed_arms(LOW_DENSITY, "_d002"),
         "precropping_resnet": {"model": {"name": "small_resnet", "widths": [16, 32, 64], "blocks": 2},
                                "compressors": [{"name": "precropping", "scorer": "synflow", "density": DENSITY,
-                                                **LATENCY}]},
+                                                **LATENCY}],
+                               "smoke": {"model": {"widths": [4, 8, 8]},
+                                         "compressors": [{"name": "precropping", "scorer": "synflow",
+                                                          "density": DENSITY, **SMOKE_COMPRESSOR}]}},
     },
     conditions=[
         {"kind": "compare", "method": "precropping", "baseline": "pai_synflow", "test": "equivalence",

@@ -36,3 +36,20 @@ def tiny_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fkrepro-tiny\nVersion: 0.1.0\n")
     (info / "entry_points.txt").write_text("[forwardkit]\ntiny = fkrepro_tiny\n")
     return site
+
+
+def tiny_spec(**changes):
+    """The tiny reproduction's spec (the dict the fake plugin declares), with ``changes``."""
+    from forwardkit.reproduce.spec import parse_spec
+
+    namespace: dict = {}
+    exec(TINY, namespace)
+    return parse_spec({**namespace["SPEC"], **changes})
+
+
+def reproduce_here(spec, out, *, smoke=False, verbose=False):
+    """A reproduction of ``spec`` in this process, one worker (no subprocess, no plugin install)."""
+    from forwardkit.reproduce.runner import run_reproduction
+
+    seeds = spec.seeds[:2] if smoke else None
+    return run_reproduction(spec, slug="tiny", out_dir=out, seeds=seeds, smoke=smoke, workers=1, verbose=verbose)

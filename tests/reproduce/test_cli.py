@@ -14,6 +14,8 @@ from forwardkit.cli.main import cli
 from forwardkit.registry import Registry, set_default_registry
 from forwardkit.reproduce.report import reproductions_page
 
+from .conftest import reproduce_here, tiny_spec
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -141,21 +143,14 @@ def test_docs_page_lists_kept_reports_and_says_so_when_there_are_none(full_runs,
     assert "conditions hold" in page
 
 
-def test_a_rerun_keeps_the_earlier_runs_and_marks_a_changed_spec(tiny_site, tmp_path):
+def test_a_rerun_keeps_the_earlier_runs_and_marks_a_changed_spec(tmp_path):
     """Preregistration that shows: the second and third full runs carry the earlier ones in their history."""
     out = tmp_path / "r"
-    assert _cli("tiny", "--workers", "1", "--out", str(out), site=tiny_site).returncode == 0
-    first = json.loads((out / "results.json").read_text())
+    first = reproduce_here(tiny_spec(), out)
     assert first["history"] == []
-    changed = tmp_path / "changed"
-    changed.mkdir()
-    source = (tiny_site / "fkrepro_tiny.py").read_text().replace('"value": 0.3', '"value": 0.2')
-    (changed / "fkrepro_tiny.py").write_text(source)
-    for info in tiny_site.glob("*.dist-info"):
-        import shutil
-
-        shutil.copytree(info, changed / info.name)
-    assert _cli("tiny", "--workers", "1", "--out", str(out), site=changed).returncode == 0
+    changed = tiny_spec().model_dump()
+    changed["conditions"][1]["value"] = 0.2
+    reproduce_here(tiny_spec(conditions=changed["conditions"]), out)
     second = json.loads((out / "results.json").read_text())
     assert second["spec_hash"] != first["spec_hash"]
     assert [h["spec_hash"] for h in second["history"]] == [first["spec_hash"]]
@@ -163,32 +158,21 @@ def test_a_rerun_keeps_the_earlier_runs_and_marks_a_changed_spec(tiny_site, tmp_
     assert second["history"][0]["spec"]["conditions"][1]["value"] == 0.3
     report = (out / "report.md").read_text()
     assert "**different spec**" in report and first["spec_hash"] in report
-    assert _cli("tiny", "--workers", "1", "--out", str(out), site=changed).returncode == 0
+    reproduce_here(tiny_spec(conditions=changed["conditions"]), out)
     third = json.loads((out / "results.json").read_text())
     assert [h["spec_hash"] for h in third["history"]] == [first["spec_hash"], second["spec_hash"]]
     assert "1 of 2 earlier runs used a different spec" in (out / "report.md").read_text()
 
 
-def test_smoke_runs_never_enter_or_carry_history(tiny_site, tmp_path):
+def test_smoke_runs_never_enter_or_carry_history(tmp_path):
     out = tmp_path / "s"
     for _ in range(2):
-        assert _cli("tiny", "--smoke", "--workers", "1", "--out", str(out), site=tiny_site).returncode == 0
+        reproduce_here(tiny_spec(), out, smoke=True)
     assert json.loads((out / "results.json").read_text())["history"] == []
 
 
-def test_exclusive_arms_run_last_and_alone(tiny_site, tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    source = (tiny_site / "fkrepro_tiny.py").read_text().replace('"seeds": [0, 1, 2],', '"seeds": [0, 1, 2], '
-                                                                  '"exclusive": ["baseline"],')
-    (site / "fkrepro_tiny.py").write_text(source)
-    import shutil
-
-    for info in tiny_site.glob("*.dist-info"):
-        shutil.copytree(info, site / info.name)
-    proc = _cli("tiny", "--workers", "2", "--out", str(tmp_path / "out"), site=site)
-    assert proc.returncode == 0, proc.stderr
-    order = [line.split(": ")[1].split(" seed")[0] for line in proc.stderr.splitlines() if line.startswith("[")]
+def test_exclusive_arms_run_last_and_alone(tmp_path, capsys):
+    reproduce_here(tiny_spec(exclusive=["baseline"]), tmp_path / "out", verbose=True)
+    order = [line.split(": ")[1].split(" seed")[0] for line in capsys.readouterr().err.splitlines()
+             if line.startswith("[")]
     assert order[-3:] == ["baseline"] * 3 and "baseline" not in order[:-3]
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert results["spec"]["exclusive"] == ["baseline"]

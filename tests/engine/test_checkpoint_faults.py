@@ -169,15 +169,15 @@ def test_a_missing_latest_uses_the_complete_folders(tmp_path, reference):
     assert all(torch.equal(v, result.model.state_dict()[k]) for k, v in reference[0].items())
 
 
-def test_when_nothing_verifies_the_error_lists_why(tmp_path, cli):
+def test_when_nothing_verifies_the_error_lists_why(tmp_path, cli_here):
     run_dir = _checkpointed(tmp_path)
     for path in ckpt.checkpoints(run_dir / "checkpoints"):
         (path / "state.safetensors").write_bytes(b"garbage")
-    proc = cli("run", "--resume", str(run_dir))
+    proc = cli_here("run", "--resume", str(run_dir))
     assert proc.returncode == 2 and "no checkpoint in" in proc.stderr and "checksum" in proc.stderr
     assert "Traceback" not in proc.stderr
     (run_dir / "experiment.json").write_bytes(b"\xff\xfe\x00binary")
-    binary = cli("run", "--resume", str(run_dir))
+    binary = cli_here("run", "--resume", str(run_dir))
     assert binary.returncode == 2 and "not UTF-8" in binary.stderr
 
 
@@ -215,7 +215,7 @@ def test_a_consistent_checkpoint_that_does_not_fit_the_run_is_refused(tmp_path):
         _resume(run_dir)
 
 
-def test_an_output_folder_that_is_a_file_is_refused(tmp_path, cli):
+def test_an_output_folder_that_is_a_file_is_refused(tmp_path, cli_here):
     import yaml
 
     (tmp_path / "runs").write_text("a file")
@@ -223,5 +223,5 @@ def test_an_output_folder_that_is_a_file_is_refused(tmp_path, cli):
     exp["trainer"]["out_dir"] = str(tmp_path / "runs")
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(exp))
-    proc = cli("run", str(path), "--quiet")
+    proc = cli_here("run", str(path), "--quiet")
     assert proc.returncode == 2 and "is a file" in proc.stderr and "Traceback" not in proc.stderr

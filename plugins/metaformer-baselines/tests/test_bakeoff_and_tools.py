@@ -10,7 +10,7 @@ from pathlib import Path
 
 import forwardkit
 from forwardkit.config import TrainerConfig
-from forwardkit.engine.bakeoff import BakeoffConfig, _mixer_names, run_bakeoff
+from forwardkit.engine.bakeoff import BakeoffConfig, bakeoff_mixers, run_bakeoff
 from forwardkit.reproduce.spec import load_spec
 
 PLUGIN = Path(__file__).resolve().parents[1]
@@ -18,7 +18,7 @@ MIXERS = ["pooling", "random_mixing", "sepconv"]
 
 
 def test_mixers_are_in_the_default_bakeoff_and_train_there(tmp_path: Path) -> None:
-    assert set(MIXERS) <= set(_mixer_names(BakeoffConfig(), forwardkit.get_registry()))
+    assert set(MIXERS) <= set(bakeoff_mixers(BakeoffConfig(), forwardkit.get_registry()))
     cfg = BakeoffConfig(mixers=MIXERS, trainer=TrainerConfig(epochs=1, max_steps=2, batch_size=32, plots=False))
     results = run_bakeoff(cfg, out_dir=tmp_path, verbose=False)
     rows = {r["mixer"]: r for r in results["leaderboard"]}
@@ -30,9 +30,15 @@ def test_mixers_are_in_the_default_bakeoff_and_train_there(tmp_path: Path) -> No
 def test_reproduction_spec_is_declared_and_valid() -> None:
     path = forwardkit.get_registry().reproductions["metaformer-baselines"]
     spec = load_spec(path)
-    assert spec.baseline_arm == "identityformer" and spec.method_arm == "convformer"
-    exp = forwardkit.config.validate_experiment(spec.experiment("poolformerv2_gelu", 0))
-    assert exp.model.name == "poolformerv2" and exp.model.config.act == "gelu"
+    kinds = [(c.kind, c.method, c.baseline) for c in spec.conditions]
+    assert kinds == [("std_rule", "convformer", "identityformer"), ("compare", "convformer", "identityformer"),
+                     ("std_rule", "randformer", "identityformer"), ("compare", "convformer", "convformer_gelu")]
+    assert spec.conditions[3].test == "non_inferiority" and spec.conditions[3].margin == 0.003
+    assert spec.pass_bar.startswith("Pass bar: identity mean below the sepconv mean") and len(spec.seeds) >= 3
+    assert spec.used_arms() == ["identityformer", "randformer", "convformer", "convformer_gelu"]
+    exp = forwardkit.config.validate_experiment(spec.experiment("convformer_gelu", 0))
+    assert exp.model.name == "convformer" and exp.model.config.act == "gelu"
+    assert exp.trainer.epochs == 10 and exp.trainer.batch_size == 128
 
 
 def test_speed_benchmark_smoke(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from forwardkit.builtin.mixers import Attention
 from forwardkit.interfaces import Adapter
+from forwardkit.nn import MultiHeadAttention
 from forwardkit_evit.attention import ClsAttentionMHSA
 from forwardkit_evit.config import EViTAdapterConfig, default_drop_loc
 from forwardkit_evit.model import EViTBlock, EViTViT
@@ -27,7 +27,7 @@ def as_cls_attention(mixer: nn.Module) -> ClsAttentionMHSA:
     non-causal builtin ``attention`` mixer whose inner width equals ``dim``."""
     if isinstance(mixer, ClsAttentionMHSA):
         return mixer
-    if isinstance(mixer, Attention) and not mixer.causal and mixer.num_heads * mixer.head_dim == mixer.dim:
+    if isinstance(mixer, MultiHeadAttention) and not mixer.causal and mixer.num_heads * mixer.head_dim == mixer.dim:
         new = ClsAttentionMHSA(dim=mixer.dim, num_heads=mixer.num_heads, qkv_bias=mixer.qkv.bias is not None,
                                attn_drop=mixer.config.attn_drop)
         with torch.no_grad():

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forwardkit.builtin.mixers import split_heads
 from forwardkit.interfaces import TokenMixer
+from forwardkit.nn import multi_head_attention
 from forwardkit_evit.config import ClsAttentionConfig
 
 
@@ -35,18 +33,14 @@ def cls_attention(
     ``need_cls_attn`` the class row is recomputed from the same q and k, ``a = mean_h A_h[0, 1:]`` of shape
     ``(B, N - 1)`` (EViT sec. 3.1: the attentiveness of each patch token); otherwise ``None``. Only the class
     query's row is formed (``O(N C)`` extra), so the output is bitwise that of plain attention. The row is
-    taken before attention dropout (the official code takes it after; identical for the default 0).
+    taken before attention dropout (the official code takes it after; identical for the default 0). Both
+    come from :func:`forwardkit.nn.multi_head_attention` (``return_class_attention``).
     """
-    batch, n, _channels = x.shape
-    q, k, v = split_heads(x, qkv_weight, qkv_bias, num_heads)  # (B, H, N, d)
-    head_dim = q.shape[-1]
-    out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-    out = F.linear(out.transpose(1, 2).reshape(batch, n, num_heads * head_dim), proj_weight, proj_bias)
     if not need_cls_attn:
-        return out, None
-    logits = torch.matmul(q[:, :, :1], k.transpose(-2, -1)) * head_dim**-0.5  # (B, H, 1, N)
-    cls_attn = logits.softmax(dim=-1)[:, :, 0, 1:].mean(dim=1)  # (B, N - 1)
-    return out, cls_attn
+        return multi_head_attention(x, qkv_weight, proj_weight, num_heads=num_heads, qkv_bias=qkv_bias,
+                                    proj_bias=proj_bias, dropout_p=dropout_p), None
+    return multi_head_attention(x, qkv_weight, proj_weight, num_heads=num_heads, qkv_bias=qkv_bias,
+                                proj_bias=proj_bias, dropout_p=dropout_p, return_class_attention=True)
 
 
 class ClsAttentionMHSA(TokenMixer):

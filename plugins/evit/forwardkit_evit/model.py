@@ -1,7 +1,7 @@
 """EViT-ViT: a DeiT-style ViT whose blocks in ``drop_loc`` reorganise their tokens (EViT sec. 3, Fig. 2).
 
 Images are channels-last ``(B, H, W, C_in)``; tokens ``(B, N, C)`` with the class token at index 0. The block
-is the builtin :class:`~forwardkit.builtin.metaformer.MetaFormerBlock` (pre-norm, LayerNorm, MHSA, MLP) with the
+is the builtin :class:`~forwardkit.nn.MetaFormerBlock` (pre-norm, LayerNorm, MHSA, MLP) with the
 reorganisation inserted between its two residual branches.
 """
 
@@ -12,9 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from forwardkit.builtin.channel import MLP
-from forwardkit.builtin.metaformer import ChannelsLastConv, MetaFormerBlock, init_weights
 from forwardkit.interfaces import Model
+from forwardkit.nn import FeedForward, MetaFormerBlock, PatchEmbed, init_weights
 from forwardkit_evit.attention import ClsAttentionMHSA
 from forwardkit_evit.config import EViTViTConfig
 from forwardkit_evit.reorganize import TokenReorganizer, keep_count
@@ -60,7 +59,7 @@ def make_block(cfg: EViTViTConfig, *, drop_path: float, reorganize: bool) -> EVi
         dim=cfg.dim,
         token_mixer=ClsAttentionMHSA(dim=cfg.dim, num_heads=cfg.num_heads, qkv_bias=cfg.qkv_bias,
                                      attn_drop=cfg.attn_drop),
-        channel_mixer=MLP(dim=cfg.dim, mlp_ratio=cfg.mlp_ratio),
+        channel_mixer=FeedForward(dim=cfg.dim, mlp_ratio=cfg.mlp_ratio),
         norm="layernorm",
         norm_eps=cfg.norm_eps,
         drop_path=drop_path,
@@ -99,7 +98,7 @@ class EViTViT(Model):
         cfg = self.config
         self.grid = cfg.image_size // cfg.patch_size
         self.num_patches = self.grid * self.grid
-        self.patch_embed = ChannelsLastConv(2, cfg.in_channels, cfg.dim, cfg.patch_size, cfg.patch_size, 0)
+        self.patch_embed = PatchEmbed(rank=2, in_channels=cfg.in_channels, dim=cfg.dim, patch_size=cfg.patch_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.num_patches, cfg.dim))
         drop_loc = set(cfg.resolved_drop_loc()) if cfg.keep_rate < 1.0 else set()

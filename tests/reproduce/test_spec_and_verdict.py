@@ -400,3 +400,13 @@ def test_any_of_holds_when_one_part_holds():
         {"kind": "compare", "method": "method", "baseline": "baseline"},
         {"kind": "threshold", "figure": {"arm": "method"}, "op": ">=", "value": 0.5}]}]})
     assert spec.used_arms() == ["baseline", "method"]
+
+
+def test_a_separate_fail_margin_leaves_the_gap_inconclusive():
+    c = Compare(method="m", baseline="b", test="non_inferiority", margin=0.01, fail_margin=0.02)
+    assert evaluate(c, ctx({"b": BASE, "m": shifted(-0.015, (0.0, 0.0, 0.0))})).outcome == INCONCLUSIVE
+    assert evaluate(c.model_copy(update={"fail_margin": None}),
+                    ctx({"b": BASE, "m": shifted(-0.015, (0.0, 0.0, 0.0))})).outcome == DOES_NOT_REPRODUCE
+    assert evaluate(c, ctx({"b": BASE, "m": shifted(-0.03, (0.0, 0.0, 0.0))})).outcome == DOES_NOT_REPRODUCE
+    with pytest.raises(ValueError, match="fail_margin"):
+        Compare(method="m", baseline="b", test="non_inferiority", margin=0.02, fail_margin=0.01)

@@ -104,11 +104,15 @@ class Compare(_Pair):
     test: Literal["superiority", "non_inferiority", "equivalence"] = "superiority"
     min_effect: float = Field(0.0, ge=0.0, description="superiority: the least effect that counts")
     margin: float = Field(0.0, ge=0.0, description="non_inferiority / equivalence: the tolerated difference")
+    fail_margin: float | None = Field(None, ge=0.0, description="non_inferiority: a card that passes within "
+                                      "`margin` but fails only beyond a larger loss gives it here (default margin)")
     relative: bool = False
     paired: bool | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Compare:
+        if self.fail_margin is not None and (self.test != "non_inferiority" or self.fail_margin < self.margin):
+            raise ValueError("fail_margin is for non_inferiority, and at least margin")
         if self.test == "superiority" and self.margin:
             raise ValueError("margin is for non_inferiority and equivalence; superiority uses min_effect")
         if self.test != "superiority" and self.min_effect:
@@ -291,7 +295,8 @@ def _effect_interval(ctx: Context, method: str, baseline: str, metric: str | Non
     return iv, {"method": m, "baseline": b}
 
 
-def _judge(test: str, iv: Interval, min_effect: float, margin: float) -> tuple[str, str]:
+def _judge(test: str, iv: Interval, min_effect: float, margin: float,
+           fail_margin: float | None = None) -> tuple[str, str]:
     """Outcome of a comparison from the interval ``[lo, hi]`` of the effect (positive = better)."""
     lo, hi = iv.low, iv.high
     if math.isnan(iv.estimate):
@@ -304,11 +309,12 @@ def _judge(test: str, iv: Interval, min_effect: float, margin: float) -> tuple[s
             return DOES_NOT_REPRODUCE, f"{ci}: the whole interval is below the bar {_fmt(min_effect)}"
         return INCONCLUSIVE, f"{ci} contains the bar {_fmt(min_effect)}"
     if test == "non_inferiority":
+        fail = margin if fail_margin is None else fail_margin
         if lo >= -margin:
             return REPRODUCES, f"{ci}: the whole interval is above -margin {_fmt(-margin)}"
-        if hi < -margin:
-            return DOES_NOT_REPRODUCE, f"{ci}: the whole interval is below -margin {_fmt(-margin)}"
-        return INCONCLUSIVE, f"{ci} contains -margin {_fmt(-margin)}"
+        if hi < -fail:
+            return DOES_NOT_REPRODUCE, f"{ci}: the whole interval is below {_fmt(-fail)}"
+        return INCONCLUSIVE, f"{ci} is not wholly above -margin {_fmt(-margin)} nor wholly below {_fmt(-fail)}"
     if -margin <= lo and hi <= margin:
         return REPRODUCES, f"{ci} lies within ±{_fmt(margin)}"
     if lo > margin or hi < -margin:
@@ -334,7 +340,7 @@ def _compare(c: Compare, ctx: Context) -> ConditionResult:
     metric, direction = c.metric or ctx.metric, c.direction or ctx.direction
     paired = ctx.paired if c.paired is None else c.paired
     iv, per = _effect_interval(ctx, c.method, c.baseline, metric, direction, c.relative, paired)
-    outcome, why = _judge(c.test, iv, c.min_effect, c.margin)
+    outcome, why = _judge(c.test, iv, c.min_effect, c.margin, c.fail_margin)
     text = _describe_compare(c, c.method, c.baseline, metric, direction, c.test)
     return ConditionResult(0, c.kind, text, outcome, f"{why} ({iv.method}, {ctx.level:.0%} interval)",
                            estimate=iv.estimate, interval=iv.to_dict(), details=per)

@@ -11,8 +11,9 @@ The spec is the preregistration: the card's pass bar word for word (``pass_bar``
 arm's overrides; with ``--smoke`` the ``smoke`` overrides on top, then the arm's own ``smoke`` entry if it
 has one (to shrink what ``smoke`` cannot reach, e.g. a compressor inside a list); the experiment's
 ``seed`` set to each seed in turn) or a *program*:
-``{"program": "package.module:function", "config": {...}, "smoke": {...}}``, a function ``function(config, *, seed, smoke) -> {figure: number}`` for measurements that are not one
-training run (a zoo of models, a latency ratio).
+``{"program": "package.module:function", "config": {...}, "smoke": {...}}``, a function
+``function(config, *, seed, smoke) -> {figure: number}`` for measurements that are not one training run
+(a zoo of models, a latency ratio).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ PLUGINS := $(sort $(patsubst plugins/%/pyproject.toml,%,$(wildcard plugins/*/pyp
 STAMP := $(VENV)/.forwardkit-installed
 JOBS ?= 2
 
-.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead notebooks wheelhouse suite-seconds clean
+.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead bench-metaformer bench-kernels bench-compile notebooks wheelhouse suite-seconds clean
 
 export NO_MKDOCS_2_WARNING := 1
 export DISABLE_MKDOCS_2_WARNING := true
@@ -54,6 +54,20 @@ docs-serve: setup
 bench: setup
 	$(VENV)/bin/forwardkit bench mixers --out benchmarks/results/mixers
 	$(VENV)/bin/forwardkit bench channel-mixers --out benchmarks/results/channel-mixers
+	$(MAKE) bench-metaformer
+
+# forwardkit's MetaFormer blocks and the five presets against a straightforward NCHW reference (1x1 Conv2d,
+# channels-last strides), batch 8/16/32 on 1 and 2 threads (about 40 minutes): benchmarks/results/metaformer_speed.json.
+bench-metaformer: setup
+	$(PY) benchmarks/metaformer_speed.py --out benchmarks/results/metaformer_speed.json
+
+# The kernel measurements behind forwardkit.nn's CPU dispatch (pointwise, depthwise, GroupNorm1; ~40 minutes).
+bench-kernels: setup
+	$(PY) benchmarks/cpu_kernels.py --out benchmarks/results/cpu_kernels.json
+
+# trainer.compile: steady-state step time with and without torch.compile, and the compile time (~15 minutes).
+bench-compile: setup
+	$(PY) benchmarks/compile_speedup.py --out benchmarks/results/compile_speedup.json
 
 # Long measurement (about a minute): forwardkit's trainer against a hand-written loop.
 bench-overhead: setup

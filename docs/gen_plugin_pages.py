@@ -340,9 +340,90 @@ def benchmarks_page(results_dir: Path) -> str:
                 fh.write(figure.read_bytes())
             lines += ["", f"![{label}: forward+backward time against tokens](benchmarks/{folder}.png)"]
         lines.append("")
+    for section in (metaformer_speed_section, compile_section, kernels_section):
+        part = section(results_dir)
+        if part:
+            found = True
+            lines += [*part, ""]
     if not found:
         lines += ["No benchmark results are kept yet: run `make bench`."]
     return "\n".join(lines) + "\n"
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _shape(row: dict[str, Any]) -> str:
+    return ", ".join(map(str, row["shape"]))
+
+
+def metaformer_speed_section(results_dir: Path) -> list[str]:
+    """``benchmarks/metaformer_speed.py``: forwardkit's blocks and presets against the NCHW reference, with the
+    ratio before this version of the blocks (``metaformer_speed_before.json``) where it is kept."""
+    data = _load(results_dir / "metaformer_speed.json")
+    if data is None:
+        return []
+    before = _load(results_dir / "metaformer_speed_before.json")
+    old_blocks = {(r["block"], tuple(r["shape"]), r["threads"]): r for r in (before or {}).get("blocks", [])}
+    old_presets = {(r["preset"], r["batch"], r["threads"]): r for r in (before or {}).get("presets", [])}
+    st = data["settings"]
+    label = before.get("label", "before") if before else None
+    lines = ["## MetaFormer blocks and presets against a reference", "",
+             f"Measured with `benchmarks/metaformer_speed.py` (`make bench-metaformer`): {data['what']}; "
+             f"{st['repeats']} repeats per block and shape, {st['model_repeats']} per preset and batch, "
+             f"images of {st['image_size']} px; torch {data['torch']}, {data['cpu']}, {data['date']}. "
+             f"Bar: {data['bar']}. Worst ratio: **{data['worst_ratio']:.3f}**"
+             + (f" (before: {before['worst_ratio']:.3f}, {label})." if before else "."), ""]
+    head = "| block | B, H, W, C | threads | ours ms | reference ms | ratio |"
+    lines += [head + (" before |" if before else ""), "|---|---|---|---|---|---|" + ("---|" if before else "")]
+    for r in data["blocks"]:
+        old = old_blocks.get((r["block"], tuple(r["shape"]), r["threads"]))
+        cell = f" {old['ratio']:.3f} |" if old else (" - |" if before else "")
+        lines.append(f"| {r['block']} | {_shape(r)} | {r['threads']} | {r['ours_ms']:.2f} | {r['reference_ms']:.2f} "
+                     f"| {r['ratio']:.3f} |{cell}")
+    lines += ["", "| preset | batch | threads | ours ms | reference ms | ratio |" + (" before |" if before else ""),
+              "|---|---|---|---|---|---|" + ("---|" if before else "")]
+    for r in data["presets"]:
+        old = old_presets.get((r["preset"], r["batch"], r["threads"]))
+        cell = f" {old['ratio']:.3f} |" if old else (" - |" if before else "")
+        lines.append(f"| {r['preset']} | {r['batch']} | {r['threads']} | {r['ours_ms']:.1f} | {r['reference_ms']:.1f} "
+                     f"| {r['ratio']:.3f} |{cell}")
+    return lines
+
+
+def compile_section(results_dir: Path) -> list[str]:
+    """``benchmarks/compile_speedup.py``: training steps with and without ``trainer.compile``."""
+    data = _load(results_dir / "compile_speedup.json")
+    if data is None:
+        return []
+    lines = ["## trainer.compile", "",
+             f"Measured with `benchmarks/compile_speedup.py` (`make bench-compile`): {data['what']}; "
+             f"{data['threads']} threads, torch {data['torch']}, {data['cpu']}, {data['date']}.", "",
+             "| model | batch | eager ms/step | compiled ms/step | speed-up | compile s |", "|---|---|---|---|---|---|"]
+    for name, r in data["models"].items():
+        lines.append(f"| {name} | {r['batch_size']} | {r['eager_step_ms']:.1f} | {r['compiled_step_ms']:.1f} | "
+                     f"{r['speedup']:.2f}x | {r['compile_s']:.1f} |")
+    return lines
+
+
+def kernels_section(results_dir: Path) -> list[str]:
+    """``benchmarks/cpu_kernels.py``: the candidate kernels behind forwardkit.nn's CPU dispatch."""
+    data = _load(results_dir / "cpu_kernels.json")
+    if data is None:
+        return []
+    lines = ["## CPU kernels behind forwardkit.nn's dispatch", "",
+             f"Measured with `benchmarks/cpu_kernels.py` (`make bench-kernels`): {data['what']}; torch "
+             f"{data['torch']}, {data['cpu']}, {data['date']}. `forwardkit.nn.pointwise` and `GroupNorm1` "
+             "dispatch on these numbers (see their docstrings).", "",
+             "| piece | B, H, W, C | out | bias | threads | ms per candidate | fastest |",
+             "|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        ms = ", ".join(f"{k} {v:.2f}" for k, v in r["ms"].items())
+        piece = r["piece"] + (f" ({r['projection']})" if "projection" in r else "")
+        lines.append(f"| {piece} | {_shape(r)} | {r.get('out_features', '')} | {r.get('bias', '')} | {r['threads']} "
+                     f"| {ms} | {r['best']} |")
+    return lines
 
 
 def write_benchmarks() -> None:

@@ -65,3 +65,33 @@ def test_trainer_overhead_benchmark_smoke(tmp_path):
     spec.loader.exec_module(module)
     result = module.main(["--smoke", "--out", str(tmp_path / "r.json")])
     assert result["ratio"] > 0 and (tmp_path / "r.json").is_file()
+
+
+def _benchmark(name):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_metaformer_speed_benchmark_smoke(tmp_path):
+    """The blocks and the five presets against the NCHW reference: the reference computes the same function
+    (checked inside before timing) and the JSON holds every row."""
+    import pytest
+
+    pytest.importorskip("forwardkit_metaformer_baselines")
+    module = _benchmark("metaformer_speed")
+    result = module.main(["--smoke", "--out", str(tmp_path / "m.json")])
+    assert (tmp_path / "m.json").is_file() and result["worst_ratio"] > 0
+    assert {r["block"] for r in result["blocks"]} == set(module.BLOCKS)
+    assert [r["preset"].rsplit("_", 1)[0] for r in result["presets"]] == [p for p, _ in module.PRESETS]
+    assert result["cpu"] and result["torch"] and result["settings"]["threads"] == [1]
+
+
+def test_cpu_kernels_benchmark_smoke(tmp_path):
+    result = _benchmark("cpu_kernels").main(["--smoke", "--out", str(tmp_path / "k.json")])
+    pieces = {r["piece"] for r in result["rows"]}
+    assert pieces == {"pointwise", "depthwise", "groupnorm1"} and (tmp_path / "k.json").is_file()

@@ -25,7 +25,8 @@ from forwardkit.bench.mixers import (
 from forwardkit.bench.report import exponents, fit_exponent, payload
 from forwardkit.parallel import plan_workers
 
-__all__ = ["bench_components", "bench_models", "check_configs", "exponents", "fit_exponent", "resolve_names"]
+__all__ = ["bench_components", "bench_models", "check_compile", "check_configs", "exponents", "fit_exponent",
+           "resolve_names"]
 
 INTERFERENCE_NOTE = ("{workers} workers ran concurrently: their timings interfere (shared caches and "
                      "memory bandwidth); use --workers 1 for the cleanest numbers")
@@ -90,6 +91,19 @@ def _validate_fields(kind: str, name: str, fields: dict[str, Any], registry: Any
         raise ConfigError(issues, source=f"the config of {kind} {name!r}") from None
 
 
+def check_compile(compile: bool, device: str) -> None:
+    """With ``compile``, a :class:`~forwardkit.errors.ForwardkitError` (CLI exit status 2) when torch.compile
+    cannot work here (see :func:`forwardkit.engine.compiling.compile_unavailable`), before anything runs."""
+    if not compile:
+        return
+    from forwardkit.engine.compiling import HINTS, compile_unavailable
+    from forwardkit.errors import ForwardkitError
+
+    reason = compile_unavailable(device)
+    if reason is not None:
+        raise ForwardkitError(f"--compile: {reason}; {HINTS['bench']}")
+
+
 def _settings(**values: Any) -> dict[str, Any]:
     import torch
 
@@ -116,22 +130,26 @@ def bench_components(
     registry: Any = None,
     on_done: Callable[[list[dict[str, Any]]], None] | None = None,
     configs: Mapping[str, Mapping[str, Any]] | None = None,
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Measure every chosen component of ``kind`` at every rank and size; the results document.
 
     ``configs`` gives config fields per component name (see :func:`check_configs`); the others are built
-    at their defaults."""
+    at their defaults. ``compile`` times each component through ``torch.compile`` after its compilations
+    (``compile_s`` per row)."""
     chosen = resolve_names(kind, names, registry)
     fields = check_configs(kind, chosen, configs, registry)
+    check_compile(compile, device)
     n_workers, threads = plan_workers(len(chosen) * len(ranks), workers)
     jobs = [Job(kind=kind, name=name, rank=rank, sizes=list(sizes), dim=dim, batch=batch, threads=threads,
-                warmup=warmup, repeats=repeats, budget_s=budget_s, device=device, extra=fields.get(name, {}))
+                warmup=warmup, repeats=repeats, budget_s=budget_s, device=device, extra=fields.get(name, {}),
+                compile=compile)
             for name in chosen for rank in ranks]
     rows = run_jobs(jobs, workers=n_workers, registry=registry, runner=run_job, on_done=on_done)
     notes = [INTERFERENCE_NOTE.format(workers=n_workers)] if n_workers > 1 else []
     settings = _settings(names=chosen, ranks=list(ranks), sizes=list(sizes), dim=dim, batch=batch,
                          workers=n_workers, threads_per_worker=threads, repeats=repeats, warmup=warmup,
-                         device=device, baseline=KIND_BASELINE.get(kind), configs=fields)
+                         device=device, baseline=KIND_BASELINE.get(kind), configs=fields, compile=compile)
     return payload(kind, rows, settings, notes)
 
 
@@ -147,11 +165,13 @@ def bench_models(
     registry: Any = None,
     on_done: Callable[[list[dict[str, Any]]], None] | None = None,
     configs: Mapping[str, Mapping[str, Any]] | None = None,
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Measure registered models on ``example_batch(batch)``; the results document.
 
     Each model is built at its default config, with the fields ``configs`` gives for its name (see
-    :func:`check_configs`)."""
+    :func:`check_configs`). ``compile`` times ``forward_batch`` through ``torch.compile`` after its
+    compilations (``compile_s`` per row)."""
     from forwardkit.bench.models import ModelJob, run_model_job
     from forwardkit.registry import default_registry
 
@@ -160,11 +180,13 @@ def bench_models(
     for name in chosen:
         reg.get("model", name)
     fields = check_configs("model", chosen, configs, reg)
+    check_compile(compile, device)
     n_workers, threads = plan_workers(len(chosen), workers)
     jobs = [ModelJob(name=name, batch=batch, threads=threads, warmup=warmup, repeats=repeats,
-                     budget_s=budget_s, device=device, config=fields.get(name, {})) for name in chosen]
+                     budget_s=budget_s, device=device, config=fields.get(name, {}), compile=compile)
+            for name in chosen]
     rows = run_jobs(jobs, workers=n_workers, registry=registry, runner=run_model_job, on_done=on_done)
     notes = [INTERFERENCE_NOTE.format(workers=n_workers)] if n_workers > 1 else []
     settings = _settings(names=chosen, batch=batch, workers=n_workers, threads_per_worker=threads,
-                         repeats=repeats, warmup=warmup, device=device, configs=fields)
+                         repeats=repeats, warmup=warmup, device=device, configs=fields, compile=compile)
     return payload("model", rows, settings, notes)

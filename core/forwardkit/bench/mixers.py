@@ -46,6 +46,8 @@ class Job:
     device: str = "cpu"
     #: config fields of the component (besides ``dim``), e.g. ``{"head_dim": 16}``
     extra: dict[str, Any] = field(default_factory=dict)
+    #: time the component through ``torch.compile`` (its compile time is reported as ``compile_s``)
+    compile: bool = False
 
     def skipped(self, reason: str) -> list[dict[str, Any]]:
         return [_row(self, n, status="skipped", reason=reason) for n in self.sizes]
@@ -102,8 +104,21 @@ def peak_bytes(fn: Callable[[], Any], device: str) -> int:
     return int(peak)
 
 
+def compiled_first_calls(forward: Callable[[], Any], forward_backward: Callable[[], Any],
+                         sync: Callable[[], None]) -> float:
+    """Seconds of the first no-grad forward and the first forward+backward through a compiled callable:
+    the compilations (the timed repeats come after them)."""
+    start = time.perf_counter()
+    forward()
+    forward_backward()
+    sync()
+    return time.perf_counter() - start
+
+
 def measure_module(module: Any, x: Any, job: Job) -> dict[str, Any]:
-    """Parameters, MACs, fwd and fwd+bwd latency, tokens/s and peak memory of ``module(x)``."""
+    """Parameters, MACs, fwd and fwd+bwd latency, tokens/s and peak memory of ``module(x)``; with
+    ``job.compile`` the latencies are those of ``torch.compile(module)`` after its compilations, which are
+    timed apart (``compile_s``)."""
     import torch
 
     from forwardkit.measure import count_macs, count_parameters
@@ -114,10 +129,16 @@ def measure_module(module: Any, x: Any, job: Job) -> dict[str, Any]:
     x = x.to(device)
     tokens = x.numel() // x.shape[-1]
     params = [p for p in module.parameters() if p.requires_grad]
+    compiled = None
+    if getattr(job, "compile", False):
+        from forwardkit.engine.compiling import compile_forward
+
+        compiled = compile_forward(module, device=device, caller="bench")
+    run = compiled if compiled is not None else module
 
     def forward() -> None:
         with torch.no_grad():
-            module(x)
+            run(x)
 
     x_grad = x.detach().clone().requires_grad_(True)
     grad_out = torch.randn_like(x)
@@ -126,10 +147,11 @@ def measure_module(module: Any, x: Any, job: Job) -> dict[str, Any]:
         for p in params:
             p.grad = None
         x_grad.grad = None
-        out = module(x_grad)
+        out = run(x_grad)
         out.backward(grad_out)
 
     macs = count_macs(lambda: module(x))
+    compile_s = compiled_first_calls(forward, forward_backward, sync) if compiled is not None else None
     fwd_ms = _timed(forward, job, sync)
     fwdbwd_ms = _timed(forward_backward, job, sync)
     peak = peak_bytes(forward_backward, device)
@@ -141,6 +163,7 @@ def measure_module(module: Any, x: Any, job: Job) -> dict[str, Any]:
         "tokens_per_s": tokens / (fwd_ms / 1e3) if fwd_ms > 0 else math.inf,
         "tokens_per_s_fwdbwd": tokens / (fwdbwd_ms / 1e3) if fwdbwd_ms > 0 else math.inf,
         "peak_mb": peak / 2**20,
+        **({"compile_s": compile_s} if compiled is not None else {}),
     }
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from forwardkit.bench.mixers import _error, _timed, peak_bytes
+from forwardkit.bench.mixers import _error, _timed, compiled_first_calls, peak_bytes
 
 
 @dataclass
@@ -21,6 +21,8 @@ class ModelJob:
     budget_s: float = 3.0
     device: str = "cpu"
     config: dict[str, Any] = field(default_factory=dict)
+    #: time the model's ``forward_batch`` through ``torch.compile`` (compile time reported as ``compile_s``)
+    compile: bool = False
 
     def skipped(self, reason: str) -> list[dict[str, Any]]:
         return [{"kind": "model", "name": self.name, "batch": self.batch, "status": "skipped", "reason": reason}]
@@ -53,20 +55,29 @@ def run_model_job(job: ModelJob, registry: Any = None) -> list[dict[str, Any]]:
     except Exception as exc:
         return job.skipped(f"cannot build: {_error(exc)}")
     sync: Callable[[], None] = torch.cuda.synchronize if job.device.startswith("cuda") else (lambda: None)
+    run: Callable[[Any], Any] = model.forward_batch
+    if job.compile:
+        from forwardkit.engine.compiling import BatchForward, compile_forward
+
+        try:
+            run = compile_forward(BatchForward(model), device=job.device, caller="bench")
+        except Exception as exc:
+            return job.skipped(f"cannot compile: {_error(exc)}")
 
     def forward() -> None:
         with torch.no_grad():
-            model.forward_batch(batch)
+            run(batch)
 
     def forward_backward() -> None:
         model.zero_grad(set_to_none=True)
-        loss = _loss(model.forward_batch(batch))
+        loss = _loss(run(batch))
         if loss is None:
             raise RuntimeError("the model output has nothing to backpropagate")
         loss.backward()
 
     try:
         macs = count_macs(lambda: model.forward_batch(batch))
+        compile_s = compiled_first_calls(forward, forward_backward, sync) if job.compile else None
         fwd_ms = _timed(forward, job, sync)
         fwdbwd_ms = _timed(forward_backward, job, sync)
         peak = peak_bytes(forward_backward, job.device)
@@ -86,4 +97,5 @@ def run_model_job(job: ModelJob, registry: Any = None) -> list[dict[str, Any]]:
         "samples_per_s": job.batch / (fwd_ms / 1e3),
         "samples_per_s_fwdbwd": job.batch / (fwdbwd_ms / 1e3),
         "peak_mb": peak / 2**20,
+        **({"compile_s": compile_s} if job.compile else {}),
     }]

@@ -72,6 +72,9 @@ def _common(func: F) -> F:
         click.option("--json", "as_json", is_flag=True, help="print the results JSON instead of tables"),
         click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
                      help="write results.json (and scaling.png for mixers) here"),
+        click.option("--compile", "compile_", is_flag=True,
+                     help="time each component through torch.compile, after its compilations (whose seconds are "
+                          "reported as compile_s)"),
         click.option("--quick", is_flag=True,
                      help="fewer repeats (3, warm-up 1) and, unless --sizes is given, sizes "
                           + ",".join(map(str, QUICK_SIZES))),
@@ -123,14 +126,14 @@ def _progress(as_json: bool) -> Callable[[list[dict[str, Any]]], None]:
 
 def _bench_mixers(kind: str, names: str | None, sets: tuple[str, ...], ranks: list[int], sizes: list[int] | None,
                   dim: int, batch: int, workers: int | None, repeats: int, as_json: bool, out_dir: Path | None,
-                  quick: bool) -> None:
+                  quick: bool, compile_: bool = False) -> None:
     from forwardkit.bench import bench_components
 
     chosen_sizes = sizes or (QUICK_SIZES if quick else DEFAULT_SIZES)
     data = bench_components(kind, names=_names(names), ranks=ranks, sizes=chosen_sizes, dim=dim, batch=batch,
                             workers=workers, repeats=3 if quick else repeats, warmup=1 if quick else 2,
                             budget_s=1.0 if quick else 3.0, on_done=_progress(as_json),
-                            configs=component_sets(kind, sets))
+                            configs=component_sets(kind, sets), compile=compile_)
     _emit(data, as_json, out_dir)
 
 
@@ -160,11 +163,11 @@ def channel_mixers_cmd(**kwargs: Any) -> None:
 @_common
 @friendly_errors
 def models_cmd(names: str | None, sets: tuple[str, ...], batch: int, workers: int | None, repeats: int,
-               as_json: bool, out_dir: Path | None, quick: bool) -> None:
+               as_json: bool, out_dir: Path | None, quick: bool, compile_: bool = False) -> None:
     """Registered models at their default configs (or with --set fields), on inputs from Model.example_batch."""
     from forwardkit.bench import bench_models
 
     data = bench_models(names=_names(names), batch=batch, workers=workers, repeats=3 if quick else repeats,
                         warmup=1 if quick else 2, budget_s=1.0 if quick else 3.0, on_done=_progress(as_json),
-                        configs=component_sets("model", sets))
+                        configs=component_sets("model", sets), compile=compile_)
     _emit(data, as_json, out_dir)

@@ -52,6 +52,8 @@ class TrainerConfig(ComponentConfig):
     progress: Literal["auto", "bar", "log", "none"] = Field("auto", description="auto: a bar on a terminal")
     tensorboard: bool = Field(False, description="also write TensorBoard event files")
     plots: bool = Field(True, description="write curves.png at the end")
+    compile: bool = Field(False, description="run the model's forward (training and evaluation) through "
+                          "torch.compile; checkpoints keep the model's own state_dict keys")
 
 
 class TestTimeConfig(ComponentConfig):

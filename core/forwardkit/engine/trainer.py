@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from forwardkit.compose import create
 from forwardkit.config import ComponentSpec, Experiment, ModelSpec, TaskSpec, resolve_config, validate_experiment
 from forwardkit.engine import checkpoint as ckpt
+from forwardkit.engine.compiling import BatchForward
 from forwardkit.engine.data import epoch_batches, iterate, loader, steps_per_epoch, to_device
 from forwardkit.engine.logs import MetricsLog, Progress, plot_curves, summary_table
 from forwardkit.engine.seeding import rng_state, seed_everything, set_rng_state
@@ -32,7 +33,6 @@ from forwardkit.engine.state import atomic_write_text, dumps_json
 from forwardkit.errors import ConfigError, ConfigIssue, ForwardkitError
 from forwardkit.interfaces import Adapter, Analyzer, Callback, Dataset, LearningRule, RunContext, Task
 from forwardkit.interfaces.compressor import CompressionReport, ModelFigures
-from forwardkit.interfaces.model import forward_batch
 from forwardkit.registry import Registry, default_registry
 
 
@@ -53,15 +53,8 @@ class FitResult:
     already_finished: bool = False
 
 
-class _BatchForward(nn.Module):
-    """Lets DDP wrap ``model.forward_batch``: DDP calls ``forward``, which forwards the whole batch dict."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch: dict[str, Tensor]) -> Any:
-        return forward_batch(self.model, batch)
+#: lets DDP and torch.compile wrap ``model.forward_batch`` (their ``forward`` takes the whole batch dict)
+_BatchForward = BatchForward
 
 
 def resolve_device(name: str) -> torch.device:
@@ -125,6 +118,8 @@ class Trainer:
         self.overwrite = overwrite
         self._warned_non_finite = False
         self._metrics_records: int | None = None
+        #: with ``trainer.compile``: the compiled ``forward_batch`` of the model, for evaluation
+        self._compiled_eval: Callable[[Mapping[str, Tensor]], Any] | None = None
         #: the checkpoint a resume continued from
         self.resumed_from: Path | None = None
 
@@ -230,17 +225,27 @@ class Trainer:
             cb.on_after_backward(self.ctx)
 
     def _wrap(self) -> None:
-        """(Re)create the forward used by the rule: DDP over ``forward_batch`` when distributed."""
+        """(Re)create the forward used by the rule: DDP over ``forward_batch`` when distributed; with
+        ``trainer.compile`` through ``torch.compile`` (the compiled callable wraps the model, whose own
+        ``state_dict`` keys the checkpoints keep)."""
+        forward: Any = None
+        batch_forward = _BatchForward(self.model)
         if self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             # channels-last convs with one input channel have ambiguous strides; DDP's notice is harmless
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-            self.ddp = DistributedDataParallel(_BatchForward(self.model), device_ids=ids)
-            self.ctx.forward = self.ddp
-        else:
-            self.ctx.forward = None
+            self.ddp = DistributedDataParallel(batch_forward, device_ids=ids)
+            forward = self.ddp
+        self._compiled_eval = None
+        if self.experiment.trainer.compile:
+            from forwardkit.engine.compiling import compile_forward
+
+            compiled_eval = compile_forward(batch_forward, device=self.device)
+            forward = compile_forward(forward, device=self.device) if forward is not None else compiled_eval
+            self._compiled_eval = compiled_eval
+        self.ctx.forward = forward
         self.ctx.model = self.model
 
     # ---- evaluation ----------------------------------------------------------------------------
@@ -266,9 +271,13 @@ class Trainer:
         model.eval()
         totals: dict[str, list[float]] = {}
         size = self.experiment.trainer.eval_batch_size or self.experiment.trainer.batch_size
+        # trainer.compile: the compiled forward, for the trained model and a rule that predicts with forward_batch
+        compiled = self._compiled_eval if model is self.model and type(self.rule).predict is LearningRule.predict \
+            else None
         for batch in iterate(self.dataset.split(split), size, num_workers=self.experiment.trainer.num_workers):
             batch = to_device(batch, self.device)
-            accumulate(totals, self.task.metrics(self.rule.predict(model, batch), batch))
+            output = compiled(batch) if compiled is not None else self.rule.predict(model, batch)
+            accumulate(totals, self.task.metrics(output, batch))
         model.train(was_training)
         metrics = {f"{split}/{k}": v for k, v in averages(totals).items()}
         if ctx is not None and not explicit:

@@ -7,6 +7,7 @@ The public layers plugins build on, one module per family:
 | :mod:`forwardkit.nn.attention` | multi-head attention (fused and paper-literal), heads, class-token attention |
 | :mod:`forwardkit.nn.masks` | causal, block-causal, local, window and neighbourhood masks; additive/combined masks |
 | :mod:`forwardkit.nn.position` | sinusoidal and learned position encodings, relative position bias |
+| :mod:`forwardkit.nn.projections` | per-token projections (Linear = 1x1 conv) on the fastest CPU kernel for the shape |
 | :mod:`forwardkit.nn.mlp` | the feed-forward network (any activation), MetaFormer's MLP head |
 | :mod:`forwardkit.nn.norms` | norms by name: LayerNorm (and scale-only), GroupNorm1, RMSNorm, BatchNorm |
 | :mod:`forwardkit.nn.activations` | activations by name |
@@ -51,13 +52,29 @@ from forwardkit.nn.metaformer import (
     init_weights,
 )
 from forwardkit.nn.mlp import FeedForward, MlpHead, hidden_width
-from forwardkit.nn.norms import NORMS, ChannelsLastBatchNorm, GroupNorm1, NormArg, RMSNorm, make_norm
+from forwardkit.nn.norms import (
+    NORMS,
+    ChannelsLastBatchNorm,
+    GroupNorm1,
+    NormArg,
+    RMSNorm,
+    group_norm1,
+    group_norm1_reference,
+    make_norm,
+)
 from forwardkit.nn.position import (
     LearnedPositionEmbedding,
     RelativePositionBias,
     SinusoidalPositionEncoding,
     relative_position_index,
     sinusoidal_position_encoding,
+)
+from forwardkit.nn.projections import (
+    Pointwise,
+    PointwiseBackend,
+    pointwise,
+    pointwise_backend,
+    pointwise_reference,
 )
 from forwardkit.nn.residual import DropPath, Scale, drop_path, drop_path_schedule, optional_scale
 from forwardkit.nn.resnet import BasicBlock, Bottleneck, make_norm2d
@@ -82,6 +99,8 @@ __all__ = [
     "MultiHeadAttention",
     "NormArg",
     "PatchEmbed",
+    "Pointwise",
+    "PointwiseBackend",
     "RMSNorm",
     "RelativePositionBias",
     "Scale",
@@ -102,6 +121,8 @@ __all__ = [
     "drop_path_schedule",
     "format_grid",
     "grid_coordinates",
+    "group_norm1",
+    "group_norm1_reference",
     "hidden_width",
     "init_weights",
     "local_mask",
@@ -112,6 +133,9 @@ __all__ = [
     "multi_head_attention",
     "neighborhood_mask",
     "optional_scale",
+    "pointwise",
+    "pointwise_backend",
+    "pointwise_reference",
     "project_qkv",
     "relative_position_index",
     "scaled_dot_product_attention",

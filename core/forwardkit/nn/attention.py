@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from forwardkit.nn.masks import additive_mask, causal_mask, combine_masks
+from forwardkit.nn.projections import pointwise
 
 __all__ = [
     "Backend",
@@ -65,7 +66,7 @@ def project_qkv(
         raise ValueError(f"inner dim {inner} is not divisible by num_heads={num_heads}")
     tokens = x.reshape(x.shape[0], -1, x.shape[-1])  # (B, N, C)
     batch, n = tokens.shape[:2]
-    qkv = F.linear(tokens, weight, bias)  # (B, N, 3D)
+    qkv = pointwise(tokens, weight, bias)  # (B, N, 3D)
     q, k, v = qkv.reshape(batch, n, 3, num_heads, inner // num_heads).permute(2, 0, 3, 1, 4)  # 3 x (B, h, N, d)
     return q, k, v
 
@@ -225,7 +226,7 @@ def multi_head_attention(
         out = attention_reference(q, k, v, mask=mask, causal=causal, dropout_p=dropout_p)[0]
     else:
         raise ValueError(f"unknown attention backend {backend!r}; choose 'sdpa' or 'reference'")
-    y = F.linear(merge_heads(out), proj_weight, proj_bias).reshape(x.shape)
+    y = pointwise(merge_heads(out), proj_weight, proj_bias).reshape(x.shape)
     if return_class_attention:
         return y, class_token_attention(q, k, mask=mask, causal=causal)
     return y

@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from forwardkit.nn.activations import ActivationArg, make_activation
+from forwardkit.nn.projections import Pointwise
 
 __all__ = ["FeedForward", "MlpHead", "hidden_width"]
 
@@ -21,8 +22,9 @@ class FeedForward(nn.Module):
         y = drop2(fc2(drop1(act(fc1(x)))))
 
     ``fc1``: Linear(dim, hidden), ``fc2``: Linear(hidden, out_dim or dim), with ``hidden`` from
-    :func:`hidden_width`; ``act`` is a :func:`~forwardkit.nn.make_activation` name or factory. Output
-    ``(B, *spatial, out_dim or dim)``.
+    :func:`hidden_width`, both :class:`~forwardkit.nn.Pointwise` (``nn.Linear`` layers whose kernel is chosen
+    by the token count, see :func:`~forwardkit.nn.pointwise`); ``act`` is a :func:`~forwardkit.nn.make_activation`
+    name or factory. Output ``(B, *spatial, out_dim or dim)``.
 
     A class that must call another base's ``__init__`` (the builtin ``mlp`` channel mixer) builds the
     same layers with :meth:`_init_layers` and reuses :meth:`forward`.
@@ -55,10 +57,10 @@ class FeedForward(nn.Module):
         drop: float = 0.0,
     ) -> None:
         hidden = hidden_width(dim, hidden_dim=hidden_dim, mlp_ratio=mlp_ratio)
-        self.fc1 = nn.Linear(dim, hidden, bias=bias)
+        self.fc1 = Pointwise(dim, hidden, bias=bias)
         self.act = make_activation(act)
         self.drop1 = nn.Dropout(drop)
-        self.fc2 = nn.Linear(hidden, out_dim or dim, bias=bias)
+        self.fc2 = Pointwise(hidden, out_dim or dim, bias=bias)
         self.drop2 = nn.Dropout(drop)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -119,9 +119,47 @@ def test_causal_sepconv_output_ignores_future_tokens() -> None:
 def test_sepconv_matches_a_reference_written_from_the_paper() -> None:
     mixer = forwardkit.create("token_mixer", "sepconv", dim=6, act1="gelu")
     x = torch.randn(2, 5, 7, 6)
-    h = F.gelu(mixer.pwconv1(x)).permute(0, 3, 1, 2)
+    h = F.gelu(F.linear(x, mixer.pwconv1.weight)).permute(0, 3, 1, 2)
     h = F.conv2d(h, mixer.dwconv.weight, padding=3, groups=h.shape[1]).permute(0, 2, 3, 1)
-    torch.testing.assert_close(mixer(x), mixer.pwconv2(h))
+    torch.testing.assert_close(mixer(x), F.linear(h, mixer.pwconv2.weight))
+
+
+@pytest.mark.parametrize("kernels", ["sgemm", "conv1x1"])
+@pytest.mark.parametrize(("fields", "shape"), [
+    ({}, (2, 9, 9, 8)), ({}, (1, 5, 5, 8)), ({"act1": "gelu", "kernel_size": 3, "bias": True}, (2, 6, 7, 8)),
+    ({"spatial_rank": 1}, (2, 40, 8)), ({"spatial_rank": 1, "causal": True}, (2, 40, 8)),
+    ({"causal": True, "kernel_size": 3}, (2, 9, 9, 8)), ({"spatial_rank": 3, "kernel_size": 3}, (2, 3, 5, 6, 8)),
+])
+def test_sepconv_kernels_agree_with_the_written_out_reference(kernels, fields, shape, monkeypatch) -> None:
+    """Both projection kernels of forwardkit.nn.pointwise and both depthwise layouts (a copy for a handful of
+    positions, the channels-last view otherwise) against sepconv_reference: outputs and every gradient."""
+    from forwardkit_metaformer_baselines.activation import StarReLU
+    from forwardkit_metaformer_baselines.sepconv import sepconv_reference
+
+    from forwardkit.nn import projections
+
+    if kernels == "conv1x1":  # the dispatch takes oneDNN's 1x1 conv for any size
+        monkeypatch.setattr(projections, "CONV1X1_MIN_TOKENS", 1)
+        monkeypatch.setattr(projections, "CONV1X1_MIN_BATCH_1_THREAD", 1)
+    torch.manual_seed(0)
+    mixer = forwardkit.create("token_mixer", "sepconv", dim=8, **fields)
+    if isinstance(mixer.act1, StarReLU):
+        with torch.no_grad():
+            mixer.act1.scale.fill_(0.9)
+            mixer.act1.bias.fill_(-0.3)
+    x = torch.randn(shape, requires_grad=True)
+    ours = mixer(x)
+    act = (lambda t: mixer.act1.scale * F.relu(t) ** 2 + mixer.act1.bias) if isinstance(mixer.act1, StarReLU) \
+        else mixer.act1
+    ref = sepconv_reference(x, mixer.pwconv1.weight, mixer.dwconv.weight, mixer.pwconv2.weight, act,
+                            pw1_bias=mixer.pwconv1.bias, dw_bias=mixer.dwconv.bias, pw2_bias=mixer.pwconv2.bias,
+                            causal=mixer.causal)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    assert ours.is_contiguous()
+    inputs = [x, *(p for p in mixer.parameters() if p.requires_grad)]
+    g = torch.randn_like(ours)
+    for a, b in zip(torch.autograd.grad(ours, inputs, g), torch.autograd.grad(ref, inputs, g), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
 # ---- attention (builtin, as CAFormer configures it) -----------------------------------------------------------

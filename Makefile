@@ -8,7 +8,7 @@ PLUGINS := $(sort $(patsubst plugins/%/pyproject.toml,%,$(wildcard plugins/*/pyp
 STAMP := $(VENV)/.forwardkit-installed
 JOBS ?= 2
 
-.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead bench-metaformer bench-kernels bench-compile notebooks wheelhouse suite-seconds clean
+.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead bench-metaformer bench-kernels bench-compile bench-list bad-inputs notebooks wheelhouse suite-seconds clean
 
 export NO_MKDOCS_2_WARNING := 1
 export DISABLE_MKDOCS_2_WARNING := true
@@ -68,6 +68,14 @@ bench-kernels: setup
 # trainer.compile: steady-state step time with and without torch.compile, and the compile time (~15 minutes).
 bench-compile: setup
 	$(PY) benchmarks/compile_speedup.py --out benchmarks/results/compile_speedup.json
+
+# `forwardkit list --json` with the installed plugins and with 56 light plugins more (seconds).
+bench-list: setup
+	$(PY) benchmarks/list_timing.py --out benchmarks/results/list_timing.json
+
+# The generated bad-input corpus through `forwardkit validate` (seconds; the suite runs it too).
+bad-inputs: setup
+	$(PY) benchmarks/bad_inputs.py --out benchmarks/results/bad_inputs.json
 
 # Long measurement (about a minute): forwardkit's trainer against a hand-written loop.
 bench-overhead: setup

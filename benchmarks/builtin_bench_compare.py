@@ -19,9 +19,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_info, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "builtin_bench_compare.json"
@@ -78,12 +80,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "worst_ratio_fwdbwd": max(e["ratio_fwdbwd"] for e in table),
         "worst_ratio_fwd": max(e["ratio_fwd"] for e in table),
         "rows": table,
-        "date": time.strftime("%Y-%m-%d"),
+        **machine_info(),
     }
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    write_result(args.out, result)
     return result
 
 

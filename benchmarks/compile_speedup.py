@@ -19,9 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -35,6 +34,9 @@ import torch
 from forwardkit.engine.bakeoff import BakeoffConfig
 from forwardkit.engine.trainer import Trainer
 from forwardkit.interfaces import Callback
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_info, write_result
 
 RESULTS = Path(__file__).resolve().parent / "results" / "compile_speedup.json"
 
@@ -119,17 +121,6 @@ def measure(name: str, experiment: dict[str, Any], *, warmup: int, steps: int, r
     }
 
 
-def _cpu() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny models, a few steps, one round")
@@ -154,17 +145,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "steps' extra seconds",
         "models": results,
         "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "cpu": _cpu(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "date": time.strftime("%Y-%m-%d"),
+        **machine_info(),
     }
     out = args.out if args.out is not None else (None if args.smoke else RESULTS)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+    write_result(out, result)
     return result
 
 

@@ -24,10 +24,8 @@ sizes 1 to 64, on 1 and 2 threads:
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
-import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +34,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_info, write_result
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cpu_kernels.json"
 STAGES = [(56, 56, 64), (28, 28, 128), (14, 14, 320), (7, 7, 512)]
@@ -144,17 +145,6 @@ def run(stages: list[tuple[int, int, int]], batches: list[int], *, min_repeats: 
     return rows
 
 
-def _cpu() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="one tiny shape, one repeat (for tests)")
@@ -182,17 +172,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "median of repeats; channels-last (B, H, W, C) tokens of the MetaFormer stages at 224 px",
         "rows": rows,
         "settings": {"stages": [list(s) for s in stages], "batches": batches, "threads": threads, **reps},
-        "torch": torch.__version__,
-        "cpu": _cpu(),
-        "processor": platform.processor(),
-        "machine": platform.machine(),
-        "date": time.strftime("%Y-%m-%d"),
+        **machine_info(),
     }
     out = args.out if args.out is not None else (None if args.smoke else RESULTS)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+    write_result(out, result)
     return result
 
 

@@ -26,10 +26,8 @@ every block, shape and preset.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
-import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +38,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import forwardkit as fk
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_info, write_result
 
 RESULTS = Path(__file__).resolve().parent / "results" / "metaformer_speed.json"
 #: token grids (H, W, C) of the four MetaFormer stages at 224 px (s12 / s18 widths)
@@ -477,18 +478,6 @@ def time_presets(presets: Sequence[tuple[str, str]], batches: Sequence[int], ima
     return rows
 
 
-def cpu_name() -> str:
-    """The CPU model (lscpu's "Model name", else platform.processor())."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _worst(rows: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
     if not rows:
         return None
@@ -554,20 +543,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "image_size": image_size, "repeats": repeats, "warmup": warmup,
                      "block_budget_s": 0.0 if smoke else args.block_budget_s, "model_repeats": model_repeats,
                      "model_warmup": model_warmup, "smoke": smoke},
-        "torch": torch.__version__,
-        "cpu": cpu_name(),
-        "processor": platform.processor(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "date": time.strftime("%Y-%m-%d"),
+        **machine_info(),
     }
     if ratios:
         print(f"worst ratio {result['worst_ratio']:.3f} (bar <= 1.0: {'pass' if result['passes_bar'] else 'FAIL'})")
     out = args.out if args.out is not None else (None if smoke else RESULTS)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {out}")
+    write_result(out, result)
     return result
 
 

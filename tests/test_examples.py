@@ -95,3 +95,21 @@ def test_cpu_kernels_benchmark_smoke(tmp_path):
     result = _benchmark("cpu_kernels").main(["--smoke", "--out", str(tmp_path / "k.json")])
     pieces = {r["piece"] for r in result["rows"]}
     assert pieces == {"pointwise", "depthwise", "groupnorm1"} and (tmp_path / "k.json").is_file()
+
+
+def test_builtin_bench_compare_smoke(tmp_path):
+    """Before/after `forwardkit bench` of the builtin mixers, here with this checkout on both sides: every
+    mixer, rank and size gets a ratio of two real timings."""
+    root = Path(__file__).resolve().parents[1]
+    result = _benchmark("builtin_bench_compare").main(
+        ["--before", str(root), "--quick", "--rounds", "1", "--out", str(tmp_path / "b.json")])
+    assert {r["name"] for r in result["rows"]} == {"attention", "identity", "mlp"}
+    assert all(r["ratio_fwdbwd"] > 0 and r["before_fwd_ms"] > 0 for r in result["rows"])
+    assert (tmp_path / "b.json").is_file() and result["torch"]
+
+
+def test_list_timing_benchmark_smoke(tmp_path):
+    result = _benchmark("list_timing").main(["--smoke", "--out", str(tmp_path / "l.json")])
+    extra = result["with_light_plugins"]
+    assert extra["plugins"] == result["installed"]["plugins"] + 4 and extra["best_s"] > 0
+    assert (tmp_path / "l.json").is_file()

@@ -146,3 +146,18 @@ def test_many_problems_are_counted_not_flooded(tmp_path):
     result = run("validate", "--no-build", str(target))
     assert_refused(result, "unknown field")
     assert len(result.output.splitlines()) < 40
+
+
+def test_the_generated_corpus_is_refused_field_by_field():
+    """benchmarks/bad_inputs.py: every field of the resolved experiment given each value wrong for its type,
+    every mapping an unknown key: all refused (exit 2, no traceback), each message naming the field."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bad_inputs.py"
+    spec = importlib.util.spec_from_file_location("bad_inputs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main(["--out", os.devnull])
+    assert result["cases"] > 300
+    assert result["not_refused"] == [] and result["not_named"] == []

@@ -92,33 +92,71 @@ def scalar_kinds(annotation: Any) -> set[type] | None:
     return None
 
 
+def item_kinds(annotation: Any) -> list[set[type]] | set[type] | None:
+    """For a list or tuple field of scalars, the scalar types of its items: one set for every item
+    (``list[int]``, ``tuple[float, ...]``) or one per position (``tuple[float, float]``); else None."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return item_kinds(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        arms = [item_kinds(arg) for arg in typing.get_args(annotation) if typing.get_origin(arg) in (list, tuple)
+                or typing.get_origin(arg) is typing.Annotated]
+        return arms[0] if len(arms) == 1 else None
+    args = typing.get_args(annotation)
+    if origin is list and len(args) == 1:
+        return scalar_kinds(args[0])
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return scalar_kinds(args[0])
+    if origin is tuple and args:
+        kinds = [scalar_kinds(a) for a in args]
+        return None if any(k is None for k in kinds) else kinds  # type: ignore[return-value]
+    return None
+
+
+def loose_reason(value: Any, kinds: set[type]) -> str | None:
+    """What is wrong with ``value`` for a field of scalar ``kinds`` that pydantic would coerce silently
+    (``"a boolean"``, ``"a number"``, ``"a float"``, ``"a string"``), or None when it is fine."""
+    if isinstance(value, bool):
+        return None if bool in kinds else "a boolean"
+    if isinstance(value, int):
+        return None if kinds & {int, float} or (bool not in kinds) else "a number"
+    if isinstance(value, float):
+        return None if float in kinds or not kinds & {int, bool} else "a float"
+    if isinstance(value, str):
+        return None if str in kinds else "a string"
+    return None
+
+
+def _strict_error(kinds: set[type], why: str, value: Any, loc: tuple[str | int, ...]) -> InitErrorDetails:
+    want = " or ".join(sorted({"boolean" if k is bool else "integer" if k is int else "number" if k is float
+                               else "string" for k in kinds}))
+    return InitErrorDetails(type=PydanticCustomError("strict_type", "expected {want}, got {got} ({value})",
+                                                     {"want": want, "got": why, "value": repr(value)[:40]}),
+                            loc=loc, input=value)
+
+
 def _loose_scalar_errors(cls: type[BaseModel], data: Mapping[str, Any]) -> list[InitErrorDetails]:
     """Values pydantic would coerce but a config should not accept: ``"2"`` or ``true`` for a number,
-    ``"yes"`` or ``1`` for a boolean, ``2.5`` or ``1e30`` for an integer."""
+    ``"yes"`` or ``1`` for a boolean, ``2.5`` or ``1e30`` for an integer; in scalar fields and in the items
+    of list and tuple fields of scalars (``depths: ["1", true]``)."""
     errors = []
     for name, field in cls.model_fields.items():
         key = field.alias or name
-        if key not in data:
+        if key not in data or data[key] is None:
             continue
-        value, kinds = data[key], scalar_kinds(field.annotation)
-        if kinds is None or value is None:
+        value = data[key]
+        if isinstance(value, (list, tuple)):
+            per_item = item_kinds(field.annotation)
+            if per_item is None:
+                continue
+            for i, item in enumerate(value):
+                item_set = per_item[i] if isinstance(per_item, list) and i < len(per_item) else per_item
+                if isinstance(item_set, set) and item is not None and (why := loose_reason(item, item_set)):
+                    errors.append(_strict_error(item_set, why, item, (key, i)))
             continue
-        why = None
-        if isinstance(value, bool):
-            why = None if bool in kinds else "a boolean"
-        elif isinstance(value, int):
-            why = None if kinds & {int, float} or (bool not in kinds) else "a number"
-        elif isinstance(value, float):
-            why = None if float in kinds or not kinds & {int, bool} else "a float"
-        elif isinstance(value, str):
-            why = None if str in kinds else "a string"
-        if why is not None:
-            want = " or ".join(sorted({"boolean" if k is bool else "integer" if k is int else "number" if k is float
-                                       else "string" for k in kinds}))
-            errors.append(InitErrorDetails(
-                type=PydanticCustomError("strict_type", "expected {want}, got {got} ({value})",
-                                         {"want": want, "got": why, "value": repr(value)[:40]}),
-                loc=(key,), input=value))
+        kinds = scalar_kinds(field.annotation)
+        if kinds is not None and (why := loose_reason(value, kinds)):
+            errors.append(_strict_error(kinds, why, value, (key,)))
     return errors
 
 

@@ -8,7 +8,7 @@ PLUGINS := $(sort $(patsubst plugins/%/pyproject.toml,%,$(wildcard plugins/*/pyp
 STAMP := $(VENV)/.forwardkit-installed
 JOBS ?= 2
 
-.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead bench-metaformer bench-kernels bench-compile bench-list bad-inputs notebooks wheelhouse suite-seconds clean
+.PHONY: setup demo test lint typecheck pytest docs docs-serve sync bench bench-overhead bench-metaformer bench-kernels bench-compile bench-list bad-inputs kill-trials notebooks wheelhouse suite-seconds clean
 
 export NO_MKDOCS_2_WARNING := 1
 export DISABLE_MKDOCS_2_WARNING := true
@@ -76,6 +76,10 @@ bench-list: setup
 # The generated bad-input corpus through `forwardkit validate` (seconds; the suite runs it too).
 bad-inputs: setup
 	$(PY) benchmarks/bad_inputs.py --out benchmarks/results/bad_inputs.json
+
+# A kill at every file operation of every checkpoint write, then --resume (about half a minute).
+kill-trials: setup
+	$(PY) benchmarks/kill_trials.py --out benchmarks/results/kill_trials.json
 
 # Long measurement (about a minute): forwardkit's trainer against a hand-written loop.
 bench-overhead: setup

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
-import shutil
-import types
+import os
 from collections import namedtuple
 from pathlib import Path
 
@@ -35,86 +34,35 @@ def reference(tmp_path_factory):
     return {k: v.clone() for k, v in run.model.state_dict().items()}, run.final["test/accuracy"]
 
 
-class Killed(BaseException):
-    """A kill: no handler runs (it is not an OSError), nothing is cleaned up."""
+def kill_trials():
+    """benchmarks/kill_trials.py: the kill at every file operation of a checkpoint write, and its judge."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "kill_trials.py"
+    spec = importlib.util.spec_from_file_location("kill_trials", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-class Saboteur:
-    """Counts the file operations of a checkpoint write and raises Killed at operation ``at``."""
-
-    OPS = ("replace", "rename", "fsync", "mkdir", "unlink", "rmtree", "save_file", "write_text", "atomic_write_text")
-
-    def __init__(self, at: int | None) -> None:
-        self.at, self.count = at, 0
-
-    def hit(self) -> None:
-        if self.at is not None and self.count == self.at:
-            raise Killed
-        self.count += 1
-
-    def wrap(self, fn):
-        def inner(*args, **kwargs):
-            self.hit()
-            return fn(*args, **kwargs)
-
-        return inner
+def test_a_kill_at_every_file_operation_of_a_checkpoint_write_resumes_exactly():
+    """The third write of a run killed at each of its file operations: never a dangling `latest`, every
+    resume bit-identical to the uninterrupted run, from the new checkpoint or the one before."""
+    result = kill_trials().main(["--smoke", "--out", os.devnull])
+    (run,) = result["runs"]
+    assert run["trials"] >= 10 and run["identical"] == run["trials"], run
+    assert len({row["resumed_from"] for row in run["rows"]}) == 2  # kills before the swap of latest and after
 
 
-def sabotage(monkeypatch, saboteur: Saboteur, *, on_save: int):
-    """Patch the checkpoint module's file operations so that the ``on_save``-th checkpoint write is cut."""
-    import os
-
-    saves = [0]
-    original = ckpt.save_checkpoint
-
-    def counted_save(*args, **kwargs):
-        saves[0] += 1
-        if saves[0] != on_save:
-            return original(*args, **kwargs)
-        fake_os = types.SimpleNamespace(**{n: getattr(os, n) for n in dir(os) if not n.startswith("__")})
-        for name in ("replace", "rename", "fsync", "mkdir", "unlink"):
-            setattr(fake_os, name, saboteur.wrap(getattr(os, name)))
-        fake_shutil = types.SimpleNamespace(rmtree=saboteur.wrap(shutil.rmtree), disk_usage=shutil.disk_usage)
-        with monkeypatch.context() as m:
-            m.setattr(ckpt, "os", fake_os)
-            m.setattr(ckpt, "shutil", fake_shutil)
-            m.setattr(ckpt, "save_file", saboteur.wrap(ckpt.save_file))
-            m.setattr(ckpt, "atomic_write_text", saboteur.wrap(ckpt.atomic_write_text))
-            m.setattr(Path, "write_text", saboteur.wrap(Path.write_text))
-            m.setattr(Path, "mkdir", saboteur.wrap(Path.mkdir))
-            return original(*args, **kwargs)
-
-    monkeypatch.setattr("forwardkit.engine.trainer.ckpt.save_checkpoint", counted_save)
-
-
-def file_operations_of_one_save(tmp_path, monkeypatch) -> int:
-    saboteur = Saboteur(None)
-    sabotage(monkeypatch, saboteur, on_save=3)
-    Trainer(experiment(), run_dir=tmp_path / "count").fit()
-    monkeypatch.undo()
-    return saboteur.count
-
-
-def test_a_kill_at_every_file_operation_of_a_checkpoint_write_resumes_exactly(tmp_path, monkeypatch, reference):
-    weights, accuracy = reference
-    n_ops = file_operations_of_one_save(tmp_path, monkeypatch)
-    assert n_ops >= 10, n_ops
-    outcomes = []
-    for at in range(n_ops):
-        run_dir = tmp_path / f"kill-{at}"
-        sabotage(monkeypatch, Saboteur(at), on_save=3)
-        with pytest.raises(Killed):
-            Trainer(experiment(), run_dir=run_dir).fit()
-        monkeypatch.undo()
-        latest = (run_dir / "checkpoints" / "latest").read_text().strip()
-        assert (run_dir / "checkpoints" / latest / "manifest.json").is_file(), (at, latest)  # never dangling
-        resumed = Trainer(experiment(), run_dir=run_dir, resume=True, verbose=False)
-        result = resumed.fit()
-        for key, value in weights.items():
-            assert torch.equal(value, result.model.state_dict()[key]), (at, key)
-        assert result.final["test/accuracy"] == accuracy
-        outcomes.append(resumed.resumed_from.name)
-    assert len(set(outcomes)) == 2, outcomes  # some kills fell before the swap of latest, some after
+def test_a_kill_inside_the_first_write_is_refused_not_resumed(tmp_path):
+    """Before the first checkpoint folder is complete there is nothing to resume: a clear refusal."""
+    module = kill_trials()
+    exp = module.experiment(checkpoint_every_steps=3)
+    ops, reference = module.count_writes_and_operations(exp, tmp_path)
+    first = module.trial(exp, tmp_path / "first", on_save=1, at=0, reference=reference)
+    last = module.trial(exp, tmp_path / "last", on_save=1, at=ops[0] - 1, reference=reference)
+    assert first["outcome"] == "refused" and "no checkpoint" in first["message"]
+    assert last["outcome"] == "identical"
 
 
 def _checkpointed(tmp_path) -> Path:

@@ -18,7 +18,9 @@ sizes 1 to 64, on 1 and 2 threads:
     python benchmarks/cpu_kernels.py                  # writes benchmarks/results/cpu_kernels.json (~15 min)
     python benchmarks/cpu_kernels.py --smoke --out /tmp/k.json
 
-``forwardkit.nn.pointwise`` and ``forwardkit.nn.GroupNorm1`` cite the kept JSON for the rules they dispatch on.
+``forwardkit.nn.GroupNorm1`` cites the kept JSON for its fused kernel. ``forwardkit.nn.pointwise`` no longer follows
+a fixed rule fitted to this table: the faster projection kernel differs between processors (an Intel Xeon here,
+an AMD EPYC in ``metaformer_speed.json``), so it times both candidates on each shape's first call.
 """
 
 from __future__ import annotations

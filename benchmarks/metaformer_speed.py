@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import forwardkit as fk
+import forwardkit.nn as fknn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_info, write_result
@@ -539,6 +540,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "worst_preset": worst_presets,
         "blocks": block_rows,
         "presets": preset_rows,
+        # the projection kernel forwardkit measured and kept for each shape (absent in checkouts before it)
+        "pointwise_choices": dict(getattr(fknn, "pointwise_choices", dict)()),
         "settings": {"stages": [list(s) for s in stages], "batches": list(batches), "threads": list(threads),
                      "image_size": image_size, "repeats": repeats, "warmup": warmup,
                      "block_budget_s": 0.0 if smoke else args.block_budget_s, "model_repeats": model_repeats,

@@ -358,37 +358,49 @@ def _shape(row: dict[str, Any]) -> str:
     return ", ".join(map(str, row["shape"]))
 
 
+#: earlier runs of ``benchmarks/metaformer_speed.py`` shown beside the latest one, oldest first
+SPEED_HISTORY = ("metaformer_speed_before.json", "metaformer_speed_rule.json")
+
+
 def metaformer_speed_section(results_dir: Path) -> list[str]:
     """``benchmarks/metaformer_speed.py``: forwardkit's blocks and presets against the NCHW reference, with the
-    ratio before this version of the blocks (``metaformer_speed_before.json``) where it is kept."""
+    ratios of the earlier runs kept beside it (:data:`SPEED_HISTORY`, one column each)."""
     data = _load(results_dir / "metaformer_speed.json")
     if data is None:
         return []
-    before = _load(results_dir / "metaformer_speed_before.json")
-    old_blocks = {(r["block"], tuple(r["shape"]), r["threads"]): r for r in (before or {}).get("blocks", [])}
-    old_presets = {(r["preset"], r["batch"], r["threads"]): r for r in (before or {}).get("presets", [])}
+    history = [h for h in (_load(results_dir / name) for name in SPEED_HISTORY) if h is not None]
+    old = [({(r["block"], tuple(r["shape"]), r["threads"]): r["ratio"] for r in h.get("blocks", [])},
+            {(r["preset"], r["batch"], r["threads"]): r["ratio"] for r in h.get("presets", [])}) for h in history]
     st = data["settings"]
-    label = before.get("label", "before") if before else None
+    earlier = "; ".join(f"{h.get('label', 'earlier')}: {h['worst_ratio']:.3f}" for h in history)
+    choices = list(data.get("pointwise_choices", {}).values())
     lines = ["## MetaFormer blocks and presets against a reference", "",
              f"Measured with `benchmarks/metaformer_speed.py` (`make bench-metaformer`): {data['what']}; "
              f"{st['repeats']} repeats per block and shape, {st['model_repeats']} per preset and batch, "
              f"images of {st['image_size']} px; torch {data['torch']}, {data['cpu']}, {data['date']}. "
-             f"Bar: {data['bar']}. Worst ratio: **{data['worst_ratio']:.3f}**"
-             + (f" (before: {before['worst_ratio']:.3f}, {label})." if before else "."), ""]
-    head = "| block | B, H, W, C | threads | ours ms | reference ms | ratio |"
-    lines += [head + (" before |" if before else ""), "|---|---|---|---|---|---|" + ("---|" if before else "")]
+             f"Bar: {data['bar']}. Worst ratio: **{data['worst_ratio']:.3f}** ({data.get('label', 'latest')})"
+             + (f"; earlier runs, {earlier}." if history else "."), ""]
+    if choices:
+        lines += [f"The projection kernels forwardkit measured in this run: {choices.count('conv1x1')} shapes on "
+                  f"oneDNN's 1x1 conv, {choices.count('linear')} on sgemm.", ""]
+    extra = "".join(f" {h.get('label', 'earlier')} |" for h in history)
+    rule = "---|" * len(history)
+
+    def cells(keyed: list[dict], key: tuple) -> str:
+        return "".join(f" {k[key]:.3f} |" if key in k else " - |" for k in keyed)
+
+    lines += ["| block | B, H, W, C | threads | ours ms | reference ms | ratio |" + extra,
+              "|---|---|---|---|---|---|" + rule]
     for r in data["blocks"]:
-        old = old_blocks.get((r["block"], tuple(r["shape"]), r["threads"]))
-        cell = f" {old['ratio']:.3f} |" if old else (" - |" if before else "")
+        key = (r["block"], tuple(r["shape"]), r["threads"])
         lines.append(f"| {r['block']} | {_shape(r)} | {r['threads']} | {r['ours_ms']:.2f} | {r['reference_ms']:.2f} "
-                     f"| {r['ratio']:.3f} |{cell}")
-    lines += ["", "| preset | batch | threads | ours ms | reference ms | ratio |" + (" before |" if before else ""),
-              "|---|---|---|---|---|---|" + ("---|" if before else "")]
+                     f"| {r['ratio']:.3f} |" + cells([o[0] for o in old], key))
+    lines += ["", "| preset | batch | threads | ours ms | reference ms | ratio |" + extra,
+              "|---|---|---|---|---|---|" + rule]
     for r in data["presets"]:
-        old = old_presets.get((r["preset"], r["batch"], r["threads"]))
-        cell = f" {old['ratio']:.3f} |" if old else (" - |" if before else "")
+        key = (r["preset"], r["batch"], r["threads"])
         lines.append(f"| {r['preset']} | {r['batch']} | {r['threads']} | {r['ours_ms']:.1f} | {r['reference_ms']:.1f} "
-                     f"| {r['ratio']:.3f} |{cell}")
+                     f"| {r['ratio']:.3f} |" + cells([o[1] for o in old], key))
     return lines
 
 
@@ -412,10 +424,12 @@ def kernels_section(results_dir: Path) -> list[str]:
     data = _load(results_dir / "cpu_kernels.json")
     if data is None:
         return []
-    lines = ["## CPU kernels behind forwardkit.nn's dispatch", "",
+    lines = ["## CPU kernels behind forwardkit.nn's choices", "",
              f"Measured with `benchmarks/cpu_kernels.py` (`make bench-kernels`): {data['what']}; torch "
-             f"{data['torch']}, {data['cpu']}, {data['date']}. `forwardkit.nn.pointwise` and `GroupNorm1` "
-             "dispatch on these numbers (see their docstrings).", "",
+             f"{data['torch']}, {data['cpu']}, {data['date']}. The faster pointwise kernel differs between "
+             "processors (this table against the choices of the MetaFormer run above), so "
+             "`forwardkit.nn.pointwise` measures both on each shape's first call; `GroupNorm1` uses the fused "
+             "kernel measured here (see their docstrings).", "",
              "| piece | B, H, W, C | out | bias | threads | ms per candidate | fastest |",
              "|---|---|---|---|---|---|---|"]
     for r in data["rows"]:

@@ -129,3 +129,18 @@ def test_checkpoint_loading_never_unpickles(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "load", refuse)
     loaded = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path / "checkpoints"))
     assert loaded.step > 0
+
+
+def test_checkpoints_keep_the_measured_kernels_and_resume_restores_them(tmp_path, monkeypatch):
+    """The pointwise kernels a run measured travel in its checkpoints: a resumed run computes with the
+    kernels of the run it continues instead of measuring again (a different pick changes float rounding)."""
+    from forwardkit.nn import projections
+
+    monkeypatch.setattr(projections, "_choices", {"t9/b9/3x3/bias1/th1/grad1": "conv1x1"})
+    exp = mlp_experiment(epochs=1, checkpoint_every_steps=5)
+    Trainer(exp, run_dir=tmp_path / "run").fit()
+    state = json.loads((ckpt.latest_checkpoint(tmp_path / "run" / "checkpoints") / "state.json").read_text())
+    assert state["kernels"]["pointwise"] == {"t9/b9/3x3/bias1/th1/grad1": "conv1x1"}
+    monkeypatch.setattr(projections, "_choices", {})
+    Trainer(exp, run_dir=tmp_path / "run", resume=True).fit()
+    assert projections.pointwise_choices() == {"t9/b9/3x3/bias1/th1/grad1": "conv1x1"}

@@ -16,6 +16,7 @@ from forwardkit.nn import (
     group_norm1_reference,
     pointwise,
     pointwise_backend,
+    pointwise_choices,
     pointwise_reference,
     projections,
 )
@@ -43,31 +44,100 @@ def test_pointwise_backends_agree_with_the_reference(shape, backend, bias):
         torch.testing.assert_close(a, r, atol=1e-5, rtol=1e-5)
 
 
-def test_pointwise_rule_and_its_guards(monkeypatch):
-    assert pointwise_backend(32 * 56 * 56, 64, 256, batch=32, threads=1) == "conv1x1"
-    assert pointwise_backend(8 * 56 * 56, 64, 256, batch=8, threads=1) == "linear"  # one thread, batch 8: sgemm
-    assert pointwise_backend(8 * 56 * 56, 64, 256, batch=8, threads=2) == "conv1x1"
-    assert pointwise_backend(8 * 28 * 28, 128, 512, batch=8, threads=2) == "linear"  # few tokens: sgemm
-    assert pointwise_backend(64 * 14 * 14, 320, 1280, batch=64, threads=2) == "linear"  # wide: sgemm
-    assert pointwise_backend(10**6, 64, 256, dtype=torch.float64) == "linear"
-    assert pointwise_backend(10**6, 64, 256, device="cuda") == "linear"
-    # the module path follows the rule; a non-contiguous input, float64 and tracing take F.linear
+@pytest.fixture
+def fresh_choices(monkeypatch):
+    """An empty choice table and no FORWARDKIT_POINTWISE for the test."""
+    monkeypatch.setattr(projections, "_choices", {})
+    monkeypatch.delenv(projections.ENV, raising=False)
+    return projections._choices
+
+
+def test_pointwise_measures_each_shape_once_and_keeps_the_faster(monkeypatch, fresh_choices):
+    timings = {"linear": 1.0, "conv1x1": 0.5}
+    measured: list[tuple[int, ...]] = []
+
+    def fake(x, w, b, grad):
+        measured.append(tuple(x.shape))
+        return dict(timings)
+
+    monkeypatch.setattr(projections, "_time_both", fake)
+    monkeypatch.setattr(projections, "MEASURE_MIN_MACS", 1)
     calls: list[str] = []
     real = projections._conv1x1
     monkeypatch.setattr(projections, "_conv1x1", lambda *a: calls.append("conv") or real(*a))
-    monkeypatch.setattr(projections, "CONV1X1_MIN_TOKENS", 1)
-    monkeypatch.setattr(projections, "CONV1X1_MIN_BATCH_1_THREAD", 1)
     layer = Pointwise(6, 8)
     x = torch.randn(2, 4, 4, 6)
     layer(x)
-    assert calls == ["conv"]
+    layer(x)
+    assert measured == [(2, 4, 4, 6)] and calls == ["conv", "conv"]  # measured once, then remembered
+    (key,) = fresh_choices
+    assert fresh_choices[key] == "conv1x1" and "grad1" in key and "th" in key
+    timings["conv1x1"] = 0.99  # within the margin: the portable F.linear
+    Pointwise(6, 8)(torch.randn(3, 4, 4, 6))
+    assert list(pointwise_choices().values()) == ["conv1x1", "linear"] and calls == ["conv", "conv"]
+    with torch.no_grad():  # inference is its own case (no backward in the timing)
+        layer(x)
+    assert len(measured) == 3
+    # non-contiguous input, float64 and tracing take F.linear without measuring
     layer(x.transpose(1, 2))
     Pointwise(6, 8).double()(x.double())
-    assert calls == ["conv"]
-    torch.jit.trace(layer, x, check_trace=False)
-    assert calls == ["conv"]
+    torch.jit.trace(layer, torch.randn(5, 4, 4, 6), check_trace=False)
+    assert len(measured) == 3
     with pytest.raises(ValueError, match="unknown pointwise backend"):
         pointwise(x, layer.weight, backend="gemm")  # type: ignore[arg-type]
+
+
+def test_small_projections_other_devices_and_deterministic_mode_take_linear(fresh_choices):
+    assert pointwise_backend(16, 64, 256) == "linear"  # far below MEASURE_MIN_MACS
+    assert pointwise_backend(10**6, 64, 256, dtype=torch.float64) == "linear"
+    assert pointwise_backend(10**6, 64, 256, device="cuda") == "linear"
+    assert pointwise_backend(10**6, 64, 256) is None  # not measured yet
+    was = torch.are_deterministic_algorithms_enabled()
+    try:
+        torch.use_deterministic_algorithms(True)
+        assert pointwise_backend(10**6, 64, 256) == "linear"
+    finally:
+        torch.use_deterministic_algorithms(was)
+
+
+def test_forcing_a_kernel_by_context_and_environment(monkeypatch, fresh_choices):
+    with projections.pointwise_kernel("conv1x1"):
+        assert pointwise_backend(16, 4, 4) == "conv1x1"
+        with projections.pointwise_kernel("linear"):
+            assert pointwise_backend(10**6, 64, 256) == "linear"
+    assert pointwise_backend(16, 4, 4) == "linear"
+    with pytest.raises(ValueError, match="unknown pointwise backend"):
+        with projections.pointwise_kernel("gemm"):  # type: ignore[arg-type]
+            pass
+    monkeypatch.setenv(projections.ENV, "conv1x1")
+    assert pointwise_backend(16, 4, 4) == "conv1x1"
+    monkeypatch.setenv(projections.ENV, "fast")
+    with pytest.raises(ValueError, match=r"FORWARDKIT_POINTWISE='fast'.*'measure'.*'linear', 'conv1x1'"):
+        pointwise_backend(16, 4, 4)
+
+
+def test_the_measurement_touches_no_random_state_parameter_or_gradient(fresh_choices):
+    layer = Pointwise(128, 128)
+    x = torch.randn(4, 16, 32, 128, requires_grad=True)  # 2048 tokens x 128 x 128 = MEASURE_MIN_MACS
+    before = torch.get_rng_state()
+    weight = layer.weight.detach().clone()
+    y = layer(x)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert len(fresh_choices) == 1 and layer.weight.grad is None and x.grad is None
+    assert torch.equal(layer.weight, weight)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, layer.weight.sum(0).expand_as(x), atol=1e-4, rtol=1e-4)
+
+
+def test_choices_round_trip_and_unknown_kernels_are_refused(fresh_choices):
+    projections.load_pointwise_choices({"t100/b1/8x8/bias1/th1/grad1": "conv1x1"})
+    assert pointwise_backend(100, 8, 8, batch=1, threads=1, grad=True) == "linear"  # below the size floor
+    assert pointwise_choices() == {"t100/b1/8x8/bias1/th1/grad1": "conv1x1"}
+    key = projections._key(10**6, 10**6, 64, 256, True, 1, True)
+    projections.load_pointwise_choices({key: "conv1x1"})
+    assert pointwise_backend(10**6, 64, 256, threads=1, grad=True) == "conv1x1"
+    with pytest.raises(ValueError, match=r"unknown kernels.*allowed: linear, conv1x1"):
+        projections.load_pointwise_choices({key: "gemm"})
 
 
 def test_pointwise_is_a_linear_with_the_same_keys_and_init():
@@ -100,6 +170,6 @@ def test_group_norm1_matches_the_formula(shape):
 
 
 def test_the_names_are_public():
-    for name in ("pointwise", "Pointwise", "pointwise_backend", "pointwise_reference", "group_norm1",
-                 "group_norm1_reference"):
+    for name in ("pointwise", "Pointwise", "pointwise_backend", "pointwise_reference", "pointwise_choices",
+                 "pointwise_kernel", "load_pointwise_choices", "group_norm1", "group_norm1_reference"):
         assert name in fknn.__all__

@@ -33,6 +33,7 @@ from forwardkit.engine.state import atomic_write_text, dumps_json
 from forwardkit.errors import ConfigError, ConfigIssue, ForwardkitError
 from forwardkit.interfaces import Adapter, Analyzer, Callback, Dataset, LearningRule, RunContext, Task
 from forwardkit.interfaces.compressor import CompressionReport, ModelFigures
+from forwardkit.nn.projections import load_pointwise_choices, pointwise_choices
 from forwardkit.registry import Registry, default_registry
 
 
@@ -295,6 +296,7 @@ class Trainer:
             "callbacks": [{"name": n, "state": cb.state_dict()} for n, cb in zip(self.callback_names,
                                                                                   self.callbacks, strict=True)],
             "rng": rng_state(),
+            "kernels": {"pointwise": pointwise_choices()},  # a resumed run computes with the same kernels
             "train_seconds": self.train_seconds,
             "train_samples": self.train_samples,
             "timed_samples": self.timed_samples,
@@ -365,6 +367,7 @@ class Trainer:
         except RuntimeError as exc:
             raise ckpt.CheckpointError(f"checkpoint {path} does not fit the model: {exc}") from None
         self.rule.load_state_dict(state["rule"])
+        load_pointwise_choices(state.get("kernels", {}).get("pointwise", {}))
         ctx = self.ctx
         ctx.step = loaded.step
         self.train_seconds = float(state.get("train_seconds", 0.0))

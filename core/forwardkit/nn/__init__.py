@@ -72,8 +72,11 @@ from forwardkit.nn.position import (
 from forwardkit.nn.projections import (
     Pointwise,
     PointwiseBackend,
+    load_pointwise_choices,
     pointwise,
     pointwise_backend,
+    pointwise_choices,
+    pointwise_kernel,
     pointwise_reference,
 )
 from forwardkit.nn.residual import DropPath, Scale, drop_path, drop_path_schedule, optional_scale
@@ -127,6 +130,7 @@ __all__ = [
     "init_weights",
     "local_mask",
     "make_activation",
+    "load_pointwise_choices",
     "make_norm",
     "make_norm2d",
     "merge_heads",
@@ -135,6 +139,8 @@ __all__ = [
     "optional_scale",
     "pointwise",
     "pointwise_backend",
+    "pointwise_choices",
+    "pointwise_kernel",
     "pointwise_reference",
     "project_qkv",
     "relative_position_index",

@@ -136,11 +136,8 @@ def test_sepconv_kernels_agree_with_the_written_out_reference(kernels, fields, s
     from forwardkit_metaformer_baselines.activation import StarReLU
     from forwardkit_metaformer_baselines.sepconv import sepconv_reference
 
-    from forwardkit.nn import projections
-
-    if kernels == "conv1x1":  # the dispatch takes oneDNN's 1x1 conv for any size
-        monkeypatch.setattr(projections, "CONV1X1_MIN_TOKENS", 1)
-        monkeypatch.setattr(projections, "CONV1X1_MIN_BATCH_1_THREAD", 1)
+    # every projection on the kernel named, whatever the size: oneDNN's 1x1 conv or sgemm
+    monkeypatch.setenv("FORWARDKIT_POINTWISE", "conv1x1" if kernels == "conv1x1" else "linear")
     torch.manual_seed(0)
     mixer = forwardkit.create("token_mixer", "sepconv", dim=8, **fields)
     if isinstance(mixer.act1, StarReLU):

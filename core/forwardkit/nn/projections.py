@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Literal, get_args
 
@@ -125,7 +125,8 @@ def _time_both(x: Tensor, weight: Tensor, bias: Tensor | None, grad: bool) -> di
         bs = None if bias is None else bias.detach().requires_grad_(grad)
         out_grad = None
         times: dict[str, list[float]] = {b: [] for b in BACKENDS}
-        kernels = {"linear": F.linear, "conv1x1": _conv1x1}
+        kernels: dict[str, Callable[[Tensor, Tensor, Tensor | None], Tensor]] = {
+            "linear": pointwise_reference, "conv1x1": _conv1x1}
         rnd, spent = 0, 0.0
         while rnd <= MEASURE_ROUNDS or (spent < MEASURE_BUDGET_S and rnd <= MEASURE_MAX_ROUNDS):
             for name in (BACKENDS if rnd % 2 == 0 else BACKENDS[::-1]):

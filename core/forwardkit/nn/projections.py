@@ -203,8 +203,8 @@ def _auto(x: Tensor, weight: Tensor, bias: Tensor | None) -> PointwiseBackend:
         return "linear"
     tokens, batch = x.numel() // x.shape[-1], x.shape[0]
     grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-    kw = {"batch": batch, "bias": bias is not None, "grad": grad, "dtype": x.dtype, "device": x.device}
-    choice = pointwise_backend(tokens, weight.shape[1], weight.shape[0], **kw)  # type: ignore[arg-type]
+    choice = pointwise_backend(tokens, weight.shape[1], weight.shape[0], batch=batch, bias=bias is not None,
+                               grad=grad, dtype=x.dtype, device=x.device)
     if choice is None:
         medians = _time_both(x, weight, bias, grad)
         choice = "conv1x1" if medians["conv1x1"] < (1 - MEASURE_MARGIN) * medians["linear"] else "linear"

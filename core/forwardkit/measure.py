@@ -1,9 +1,16 @@
-"""Measurement helpers shared by the trainer's leaderboard, compressors' reports and ``forwardkit bench``."""
+"""Measurement helpers shared by the trainer's leaderboard, compressors' reports, ``forwardkit bench`` and
+the plugins' cost benchmarks.
+
+A cost claim is a ratio against a baseline measured in the same process: :func:`interleaved_ms` times
+every candidate once per round (so a change of machine load hits all of them alike) and
+:func:`median_ratios` pairs the rounds, ``median_i(t_name[i] / t_baseline[i])``.
+"""
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -69,3 +76,52 @@ def latency_ms(fn: Callable[[], Any], *, warmup: int = 2, repeats: int = 10) -> 
     return times[len(times) // 2] * 1e3
 
 
+
+
+def interleaved_ms(
+    calls: Mapping[str, Callable[[], Any]],
+    *,
+    rounds: int = 15,
+    warmup: int = 2,
+    sync: Callable[[], None] | None = None,
+) -> dict[str, list[float]]:
+    """Wall time in milliseconds of every call in ``calls``, ``rounds`` times each, interleaved.
+
+    Every round calls each entry once, in the given order on even rounds and reversed on odd ones (so no
+    entry always runs right after the same neighbour); ``warmup`` untimed rounds come first. ``sync`` (e.g.
+    ``torch.cuda.synchronize``) runs before each clock read. Returns ``{name: [ms per round]}``.
+    """
+    if rounds < 1 or warmup < 0:
+        raise ValueError(f"rounds must be >= 1 and warmup >= 0, got rounds={rounds}, warmup={warmup}")
+    names = list(calls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(warmup + rounds):
+        for name in names if i % 2 == 0 else reversed(names):
+            if sync is not None:
+                sync()
+            start = time.perf_counter()
+            calls[name]()
+            if sync is not None:
+                sync()
+            if i >= warmup:
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def median_ratios(times: Mapping[str, Sequence[float]], baseline: str) -> dict[str, float]:
+    """``median_i(times[name][i] / times[baseline][i])`` for every name: the paired, per-round ratio to the
+    baseline (above 1: slower than the baseline). ``times`` as :func:`interleaved_ms` returns it."""
+    if baseline not in times:
+        raise KeyError(f"baseline {baseline!r} is not one of the timed names {sorted(times)}")
+    base = times[baseline]
+    out = {}
+    for name, values in times.items():
+        if len(values) != len(base):
+            raise ValueError(f"{name!r} has {len(values)} rounds, the baseline {baseline!r} has {len(base)}")
+        out[name] = statistics.median(t / b for t, b in zip(values, base, strict=True))
+    return out
+
+
+def medians(times: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """The median of every name's times."""
+    return {name: statistics.median(values) for name, values in times.items()}

@@ -107,8 +107,11 @@ _LAZY: dict[str, str] = {
     # pytest
     "parametrize_conformance": _PYTEST,
     "make_conformance_test": _PYTEST,
+    # scripts
+    "load_script": "forwardkit.testing.scripts",
 }
-_SUBMODULES = ("strategies", "checks", "report", "toys", "pytest_plugin", "profiles", "resume", "task_checks")
+_SUBMODULES = ("strategies", "checks", "report", "toys", "pytest_plugin", "profiles", "resume", "task_checks",
+               "scripts")
 
 __all__ = [
     "CheckOutcome",
@@ -166,6 +169,7 @@ __all__ = [
     "conformance_cases",
     "conformance_check",
     "get_check",
+    "load_script",
     "make_conformance_test",
     "measure_model",
     "parametrize_conformance",
@@ -241,3 +245,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from forwardkit.testing.profiles import KitProfile, active_profile, configure
     from forwardkit.testing.pytest_plugin import make_conformance_test, parametrize_conformance
     from forwardkit.testing.report import CheckOutcome, ConformanceReport
+    from forwardkit.testing.scripts import load_script

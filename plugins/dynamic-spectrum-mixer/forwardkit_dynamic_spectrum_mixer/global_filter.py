@@ -17,10 +17,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from forwardkit.interfaces import TokenMixer
 from forwardkit.nn import Pointwise
 from forwardkit_dynamic_spectrum_mixer.config import GlobalFilterConfig
-from forwardkit_dynamic_spectrum_mixer.mixer import resize_spectral
+from forwardkit_dynamic_spectrum_mixer.mixer import GridSizedMixer, resize_spectral
 
 
 def half_spectrum(grid: Sequence[int]) -> tuple[int, ...]:
@@ -55,7 +54,7 @@ def _materialize_from_state(module: nn.Module, state_dict: Mapping[str, Any], pr
         module.build_for_half_spectrum(tuple(state_dict[prefix + "weight"].shape[:-2]))
 
 
-class GlobalFilter(TokenMixer):
+class GlobalFilter(GridSizedMixer):
     """``fft_global_filter`` on ``(B, *spatial, C)``, spatial rank 1, 2 or 3 (see the module docstring)."""
 
     Config = GlobalFilterConfig
@@ -74,14 +73,6 @@ class GlobalFilter(TokenMixer):
             self._build(cfg.grid)
         else:
             self.register_load_state_dict_pre_hook(_materialize_from_state)
-
-    @classmethod
-    def fields_for_input(cls, spatial: tuple[int | None, ...]) -> dict[str, Any]:
-        """The filter is sized for the grid: ``{"grid": spatial}`` when every side is known."""
-        return {} if None in spatial else {"grid": tuple(int(n) for n in spatial if n is not None)}
-
-    def supports(self, spatial: tuple[int, ...]) -> bool:
-        return super().supports(spatial) and (self.grid is None or len(spatial) == len(self.grid))
 
     def _build(self, grid: Sequence[int], device: torch.device | None = None) -> None:
         self.grid = tuple(int(n) for n in grid)

@@ -99,7 +99,22 @@ def _materialize_from_state(module: nn.Module, state_dict: Mapping[str, Any], pr
                                         if k.startswith(prefix)})
 
 
-class SpectrumMixer(TokenMixer):
+class GridSizedMixer(TokenMixer):
+    """A token mixer whose weights are sized for its token grid (``self.grid``; None until built)."""
+
+    grid: tuple[int, ...] | None
+
+    @classmethod
+    def fields_for_input(cls, spatial: tuple[int | None, ...]) -> dict[str, Any]:
+        """The weights are sized for the grid: ``{"grid": spatial}`` when every side is known."""
+        return {} if None in spatial else {"grid": tuple(int(n) for n in spatial if n is not None)}
+
+    def supports(self, spatial: tuple[int, ...]) -> bool:
+        """Any grid of the declared ranks (weights are resized); the rank of ``grid`` once it is set."""
+        return super().supports(spatial) and (self.grid is None or len(spatial) == len(self.grid))
+
+
+class SpectrumMixer(GridSizedMixer):
     """DCT-domain token mixer on ``(B, *spatial, C)``, spatial rank 1, 2 or 3 (see the module docstring).
     Subclasses fix the Config (``dsm``: :class:`DynamicSpectrumMixer`, ``dct_static``: :class:`DctStaticMixer`)."""
 
@@ -131,14 +146,6 @@ class SpectrumMixer(TokenMixer):
             self.register_load_state_dict_pre_hook(_materialize_from_state)
 
     # ---- declarations ------------------------------------------------------------------------------
-    @classmethod
-    def fields_for_input(cls, spatial: tuple[int | None, ...]) -> dict[str, Any]:
-        """The spectral weights are sized for the grid: ``{"grid": spatial}`` when every side is known."""
-        return {} if None in spatial else {"grid": tuple(int(n) for n in spatial if n is not None)}
-
-    def supports(self, spatial: tuple[int, ...]) -> bool:
-        """Any grid of rank 1-3 (weights are resized); the rank of ``grid`` once it is set."""
-        return super().supports(spatial) and (self.grid is None or len(spatial) == len(self.grid))
 
     # ---- weights -----------------------------------------------------------------------------------
     def branches(self, rank: int) -> list[tuple[int, ...]]:

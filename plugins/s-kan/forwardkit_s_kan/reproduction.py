@@ -31,9 +31,11 @@ PASS_BAR = (
     "all tasks (selection not data-dependent)."
 )
 
-#: the suite's settings (card: 1000 steps, phases 600/250/150; fallback 600 steps if the projection is long)
+#: the suite's settings (card: 1000 steps, phases 600/250/150). The card's time-itself fallback (600 steps when
+#: a probe projects too long) is off (probe_steps 0): decided per seed it gave seeds unequal budgets (see the
+#: deviations); the measured full-budget run fits the card's 5 minutes, so every seed runs 1000 steps.
 SUITE: dict[str, Any] = {
-    "steps": 1000, "fallback_steps": 600, "probe_steps": 30, "budget_s": 200.0, "cost_units": 3.0,
+    "steps": 1000, "fallback_steps": 600, "probe_steps": 0, "budget_s": 200.0, "cost_units": 3.0,
     "lr": 1e-2, "hidden": 5, "phase_fracs": [0.6, 0.25, 0.15], "n_train": 1000, "n_test": 1000,
 }
 
@@ -55,10 +57,12 @@ SPEC = ReproductionSpec(
         "at phase 2, phases 60/25/15% of the steps, pool {B-spline, Chebyshev, RBF, Fourier}; none of these is "
         "verified against the paper's method section (not accessible).",
         "The seven tasks are the card's choice, not the paper's (unverified).",
-        "Budget: the card's 1000 full-batch steps per run, with the card's own rule: a 30-step S-KAN probe "
-        "projects the seed's suite time and every model of that seed drops to 600 steps (phases 360/150/90) if "
-        "the projection exceeds 200 s (the card's 5 minutes for the whole run, shared by 3 seeds on 2 workers). "
-        "The steps used are the figure 'steps'.",
+        "Budget: the card's 1000 full-batch steps per run for every seed. The card's rule (time a probe, drop to 600 "
+        "steps if the projection exceeds its 5 minutes) is decided per seed by the suite program, so it depends on "
+        "what else shares the 2 cores: in the first two full runs it gave seeds 600 / 600 / 1000 and then 1000 / "
+        "1000 / 600 steps (the probes projected 1059-1193 s cold, then 144-223 s warmed up), i.e. unequal budgets "
+        "between seeds. Those runs (kept in the report's history) measured a 1000-step seed at 80-130 s, so the "
+        "whole run fits the card's 5 minutes on 2 workers and the rule is switched off (probe_steps 0).",
         "Mean rank is among all six models (4 single-space KANs, S-KAN, MLP); variability uses the best of the "
         "six per task.",
         "Not run: the card's optional S-ConvKAN vs matched-CNN digits comparison (one seed, optional); "

@@ -224,3 +224,17 @@ def test_doctor_deep_imports_every_target(tmp_path, cli):
     data = json.loads(cli("doctor", "--deep", "--json", env={"PYTHONPATH": str(site)}).stdout)
     assert {(i["component"], i["what"]) for i in data["imports"]} == {("token_mixer/wrong_mixer", "class"),
                                                                       ("token_mixer/wrong_mixer", "config")}
+
+
+def test_a_model_built_against_an_explicit_registry_deep_copies_and_shares_it() -> None:
+    import copy
+
+    import forwardkit
+
+    reg = forwardkit.get_registry()
+    model = forwardkit.build_model({"name": "metaformer", "depths": [1], "dims": [8], "token_mixers": "pooling"},
+                                   registry=reg)
+    clone = copy.deepcopy(model)              # adapters and compressors copy models this way
+    assert copy.deepcopy(reg) is reg
+    assert clone is not model and sum(p.numel() for p in clone.parameters()) == sum(
+        p.numel() for p in model.parameters())

@@ -19,7 +19,9 @@ MIXERS = ["pooling", "random_mixing", "sepconv"]
 
 def test_mixers_are_in_the_default_bakeoff_and_train_there(tmp_path: Path) -> None:
     assert set(MIXERS) <= set(bakeoff_mixers(BakeoffConfig(), forwardkit.get_registry()))
-    cfg = BakeoffConfig(mixers=MIXERS, trainer=TrainerConfig(epochs=1, max_steps=2, batch_size=32, plots=False))
+    # in this process (workers=1): a spawned worker would pay its own torch import on top of 2 steps
+    cfg = BakeoffConfig(mixers=MIXERS, workers=1,
+                        trainer=TrainerConfig(epochs=1, max_steps=2, batch_size=32, plots=False))
     results = run_bakeoff(cfg, out_dir=tmp_path, verbose=False)
     rows = {r["mixer"]: r for r in results["leaderboard"]}
     for name in MIXERS:

@@ -60,13 +60,13 @@ class Registry:
         #: plugin name -> the path of its declared reproduction spec (see Registrar.add_reproduction)
         self.reproductions: dict[str, str] = {}
         self._pm = _PluginManager(hookspecs.PROJECT)
+        self._pm.add_hookspecs(hookspecs)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Registry:
         """A registry is shared, not copied: a deep copy of a model whose config holds component specs built
         against this registry (``copy.deepcopy(model)`` in an adapter or compressor) refers to the same one
         (its plugin manager holds imported modules, which cannot be copied)."""
         return self
-        self._pm.add_hookspecs(hookspecs)
 
     # ---- loading -------------------------------------------------------------------------------
     @classmethod

@@ -26,6 +26,7 @@ every block, shape and preset.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -419,7 +420,11 @@ def _nchw_out(t: Tensor) -> Tensor:
 
 
 def time_blocks(names: Sequence[str], stages: Sequence[tuple[int, int, int]], batches: Sequence[int], *,
-                repeats: int, warmup: int, stage_filter: bool = True, budget_s: float = 0.0) -> list[dict[str, Any]]:
+                repeats: int, warmup: int, stage_filter: bool = True, budget_s: float = 0.0,
+                control: bool = False) -> list[dict[str, Any]]:
+    """Every block against its reference (``ratio`` = ours / reference); with ``control``, the reference
+    against an identical copy of itself instead (an A/A run: how far from 1.0 the ratio drifts by noise
+    alone, on the same shapes, repeats and interleaving)."""
     rows = []
     for si, (h, w, c) in enumerate(stages):
         for name in names:
@@ -434,8 +439,13 @@ def time_blocks(names: Sequence[str], stages: Sequence[tuple[int, int, int]], ba
                 x = torch.randn(batch, h, w, c, generator=gen)
                 check_block(ours, ref, x[:2])
                 g = torch.randn(batch, h, w, c, generator=gen)
-                res = interleaved(ours, ref, x, _nchw(x), g, _nchw(g), repeats=repeats, warmup=warmup,
-                                  budget_s=budget_s)
+                if control:
+                    twin = copy.deepcopy(ref)
+                    res = interleaved(twin, ref, _nchw(x), _nchw(x), _nchw(g), _nchw(g), repeats=repeats,
+                                      warmup=warmup, budget_s=budget_s)
+                else:
+                    res = interleaved(ours, ref, x, _nchw(x), g, _nchw(g), repeats=repeats, warmup=warmup,
+                                      budget_s=budget_s)
                 row = {"block": name, "shape": [batch, h, w, c], "threads": torch.get_num_threads(), **res}
                 rows.append(row)
                 print(f"  {name:13s} {tuple(row['shape'])!s:18s} ours {res['ours_ms']:9.2f} ms  "
@@ -500,6 +510,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="more repeats (up to 201) for a block while its timed repeats took less than this")
     parser.add_argument("--model-repeats", type=int, default=7, help="timed repeats per preset and batch")
     parser.add_argument("--label", default="forwardkit", help="what is measured (kept in the JSON)")
+    parser.add_argument("--control", action="store_true",
+                        help="A/A noise floor: each block's reference against a copy of itself (blocks only)")
     parser.add_argument("--out", type=Path, default=None, help=f"JSON output (default {RESULTS}; none with --smoke)")
     args = parser.parse_args(argv)
     smoke = args.smoke
@@ -521,8 +533,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if args.only in (None, "blocks"):
                 print(f"blocks, {n} thread(s)", flush=True)
                 block_rows += time_blocks(blocks, stages, batches, repeats=repeats, warmup=warmup,
-                                          stage_filter=not smoke, budget_s=0.0 if smoke else args.block_budget_s)
-            if args.only in (None, "presets"):
+                                          stage_filter=not smoke, budget_s=0.0 if smoke else args.block_budget_s,
+                                          control=args.control)
+            if args.only in (None, "presets") and not args.control:
                 print(f"presets at {image_size} px, {n} thread(s)", flush=True)
                 preset_rows += time_presets(presets, batches, image_size, repeats=model_repeats, warmup=model_warmup)
     finally:
@@ -533,6 +546,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "what": "forward+backward time, forwardkit / a straightforward NCHW reference (1x1 Conv2d pointwise, "
                 "channels-last strides) with the same weights, interleaved in one process, median of repeats",
         "label": args.label,
+        "control": args.control,
         "bar": "ratio (of medians) <= 1.0 for every block, shape and preset",
         "worst_ratio": max(ratios) if ratios else None,
         "passes_bar": bool(ratios) and max(ratios) <= 1.0,
@@ -548,6 +562,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "model_warmup": model_warmup, "smoke": smoke},
         **machine_info(),
     }
+    if args.control and ratios:
+        ordered = sorted(ratios)
+        result["control_summary"] = {
+            "what": "A/A: the reference against an identical copy of itself; ratios away from 1.0 are noise",
+            "rows": len(ordered), "min_ratio": ordered[0], "max_ratio": ordered[-1],
+            "median_ratio": statistics.median(ordered),
+            "p95_ratio": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+            "share_above_1": sum(r > 1.0 for r in ordered) / len(ordered)}
+        print(f"A/A ratios: {ordered[0]:.3f} .. {ordered[-1]:.3f}, 95th percentile "
+              f"{result['control_summary']['p95_ratio']:.3f}")
     if ratios:
         print(f"worst ratio {result['worst_ratio']:.3f} (bar <= 1.0: {'pass' if result['passes_bar'] else 'FAIL'})")
     out = args.out if args.out is not None else (None if smoke else RESULTS)

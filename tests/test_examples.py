@@ -91,6 +91,18 @@ def test_metaformer_speed_benchmark_smoke(tmp_path):
     assert result["cpu"] and result["torch"] and result["settings"]["threads"] == [1]
 
 
+def test_metaformer_speed_control_is_the_reference_against_itself(tmp_path):
+    """``--control``: every block's reference timed against a copy of itself (an A/A noise floor), no presets."""
+    import pytest
+
+    pytest.importorskip("forwardkit_metaformer_baselines")
+    module = _benchmark("metaformer_speed")
+    result = module.main(["--smoke", "--control", "--blocks", "mlp", "pooling", "--out", str(tmp_path / "aa.json")])
+    assert result["control"] and not result["presets"] and {r["block"] for r in result["blocks"]} == {"mlp", "pooling"}
+    summary = result["control_summary"]
+    assert summary["rows"] == len(result["blocks"]) and summary["min_ratio"] <= summary["max_ratio"]
+
+
 def test_cpu_kernels_benchmark_smoke(tmp_path):
     result = _benchmark("cpu_kernels").main(["--smoke", "--out", str(tmp_path / "k.json")])
     pieces = {r["piece"] for r in result["rows"]}

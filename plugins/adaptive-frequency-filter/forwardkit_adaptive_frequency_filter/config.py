@@ -30,36 +30,30 @@ class AFFConfig(TokenMixerConfig):
         return self
 
 
-class AFFStaticMaskConfig(TokenMixerConfig):
+class _StaticFrequencyConfig(TokenMixerConfig):
+    """Fields shared by the two static frequency mixers: a learned weight per frequency of a fixed grid."""
+
+    grid: list[int] = Field([14, 14], min_length=1, max_length=3, description="spatial grid (H, W) the static "
+                            "mask / filter is built for; holders fill it from the token grid (fields_for_input)")
+    init_scale: float = Field(0.02, gt=0.0, description="the weight drawn as init_scale * N(0, 1)")
+    fp32_fft: bool = Field(True, description="run the FFT in float32")
+
+    @model_validator(mode="after")
+    def _grid(self) -> _StaticFrequencyConfig:
+        if min(self.grid) < 1:
+            raise ValueError(f"grid must be 1-3 positive sizes, got {self.grid}")
+        return self
+
+
+class AFFStaticMaskConfig(_StaticFrequencyConfig):
     """Settings of ``aff_static_mask``: AFF with a learned, input-independent mask (ablation)."""
 
-    grid: list[int] = Field([14, 14], min_length=1, max_length=3, description="spatial grid (H, W) the mask is "
-                            "built for; holders fill it from the token grid (fields_for_input)")
     sparsity_threshold: float = Field(0.01, ge=0.0, description="lambda of the softshrink on the mask")
     inner_skip: bool = Field(True, description="return Y + u (as aff)")
-    init_scale: float = Field(0.02, gt=0.0, description="mask parameter drawn as init_scale * N(0, 1)")
-    fp32_fft: bool = Field(True, description="run the FFT in float32")
-
-    @model_validator(mode="after")
-    def _grid(self) -> AFFStaticMaskConfig:
-        if min(self.grid) < 1:
-            raise ValueError(f"grid must be 1-3 positive sizes, got {self.grid}")
-        return self
 
 
-class GlobalFilterConfig(TokenMixerConfig):
+class GlobalFilterConfig(_StaticFrequencyConfig):
     """Settings of ``global_filter`` (GFNet-style static filter, no softshrink, no inner skip)."""
-
-    grid: list[int] = Field([14, 14], min_length=1, max_length=3, description="spatial grid (H, W) of the "
-                            "filter; holders fill it from the token grid (fields_for_input)")
-    init_scale: float = Field(0.02, gt=0.0, description="complex weight drawn as init_scale * N(0, 1)")
-    fp32_fft: bool = Field(True, description="run the FFT in float32")
-
-    @model_validator(mode="after")
-    def _grid(self) -> GlobalFilterConfig:
-        if min(self.grid) < 1:
-            raise ValueError(f"grid must be 1-3 positive sizes, got {self.grid}")
-        return self
 
 
 class MV2FFNConfig(ChannelMixerConfig):

@@ -63,14 +63,14 @@ def run(seeds: list[int], smoke: bool) -> dict[str, Any]:
                 exp = deep_merge(exp, {"data": {"name": "digits"}, "model": {"stem_stride": 1},
                                        "trainer": {"epochs": 1, "max_steps": 2, "batch_size": 32}})
             fit = forwardkit.run(exp, write=False)
-            data = fit_test_batches(exp)
+            data = held_out_batches(exp)
             rows.append({"seed": seed, **measure(fit.model, data)})
         results[arm] = {"per_seed": rows, "mean": {k: statistics.fmean(r[k] for r in rows) for k in rows[0]
                                                    if k != "seed"}}
     return results
 
 
-def fit_test_batches(exp: dict[str, Any], n: int = 512) -> list[dict[str, torch.Tensor]]:
+def held_out_batches(exp: dict[str, Any], n: int = 512) -> list[dict[str, torch.Tensor]]:
     """The first ``n`` test digits of the experiment's data, in batches of 128 (as the analyzer sees them)."""
     data = exp["data"]
     dataset = forwardkit.create("dataset", data["name"], **{k: v for k, v in data.items() if k != "name"})

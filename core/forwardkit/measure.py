@@ -30,13 +30,34 @@ def state_bytes(model: nn.Module) -> int:
 
 
 def count_macs(fn: Callable[[], Any]) -> int:
-    """Multiply-accumulates of one call of ``fn`` (torch's FLOP counter, FLOPs / 2)."""
+    """Multiply-accumulates of one call of ``fn`` (torch's FLOP counter, FLOPs / 2). The pointwise projections
+    run on ``F.linear`` meanwhile, so a first call's timing of both kernels (:mod:`forwardkit.nn.projections`)
+    is not counted as the model's work."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from forwardkit.nn.projections import pointwise_kernel
+
     counter = FlopCounterMode(display=False, custom_mapping=_cpu_attention_flops())
-    with counter, torch.no_grad():
+    with counter, torch.no_grad(), pointwise_kernel("linear"):
         fn()
     return int(counter.get_total_flops() // 2)
+
+
+def peak_memory_bytes(fn: Callable[[], Any]) -> int:
+    """Peak bytes allocated by one call of ``fn`` above what was held before it (activations, saved tensors,
+    gradients; not the inputs that already existed): the largest running sum of the allocation (+) and free
+    (-) events that ``torch.profiler`` records with ``profile_memory=True``, in time order. Run it apart from
+    timed rounds (the profiler adds about a millisecond per call)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = prof.profiler.kineto_results.events()  # type: ignore[union-attr]
+    running = peak = 0
+    for _, nbytes in sorted((e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]"):
+        running += nbytes
+        peak = max(peak, running)
+    return peak
 
 
 def _cpu_attention_flops() -> dict[Any, Any]:

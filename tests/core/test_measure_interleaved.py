@@ -32,3 +32,31 @@ def test_a_slower_call_measures_slower() -> None:
     assert median_ratios(times, "fast")["slow"] > 5
     with pytest.raises(ValueError, match="rounds"):
         interleaved_ms({"a": lambda: None}, rounds=0)
+
+
+def test_count_macs_does_not_count_the_first_calls_kernel_timing() -> None:
+    """A projection big enough to be measured (forwardkit.nn.projections) counts its one GEMM, not the timing
+    rounds its first call runs."""
+    import torch
+
+    from forwardkit.measure import count_macs
+    from forwardkit.nn.projections import Pointwise
+
+    layer = Pointwise(256, 512)
+    x = torch.randn(4, 32, 32, 256)
+    assert count_macs(lambda: layer(x)) == 4 * 32 * 32 * 256 * 512
+
+
+def test_peak_memory_bytes_sees_a_temporary_and_not_the_inputs() -> None:
+    import torch
+
+    from forwardkit.measure import peak_memory_bytes
+
+    x = torch.ones(256, 1024)  # 1 MiB held before the call: not counted
+    def two_temporaries() -> None:
+        y = x * 2.0  # +1 MiB
+        z = y + 1.0  # +1 MiB, both alive: the peak
+        del y, z
+    peak = peak_memory_bytes(two_temporaries)
+    assert 2 * x.nbytes <= peak < 3 * x.nbytes
+    assert peak_memory_bytes(lambda: None) == 0

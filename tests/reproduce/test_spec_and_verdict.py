@@ -402,6 +402,19 @@ def test_any_of_holds_when_one_part_holds():
     assert spec.used_arms() == ["baseline", "method"]
 
 
+def test_any_of_with_k_needs_k_parts():
+    b, good, bad = [0.80, 0.82, 0.84], [0.90, 0.92, 0.94], [0.79, 0.81, 0.83]
+    noisy = [0.70, 0.85, 0.95]
+    two = AnyOf(k=2, conditions=[StdRule(method=m, baseline="b") for m in ("x", "y", "z")])
+    assert evaluate(two, ctx({"b": b, "x": good, "y": good, "z": bad})).outcome == REPRODUCES
+    r = evaluate(two, ctx({"b": b, "x": good, "y": bad, "z": bad}))
+    assert r.outcome == DOES_NOT_REPRODUCE and r.text.startswith("at least 2 of")
+    three = AnyOf(k=2, conditions=[Compare(method=m, baseline="b") for m in ("x", "y", "z")])
+    assert evaluate(three, ctx({"b": b, "x": good, "y": noisy, "z": bad})).outcome == INCONCLUSIVE
+    with pytest.raises(ValueError, match="exceeds the 2 conditions"):
+        AnyOf(k=3, conditions=[StdRule(method="x", baseline="b"), StdRule(method="y", baseline="b")])
+
+
 def test_a_separate_fail_margin_leaves_the_gap_inconclusive():
     c = Compare(method="m", baseline="b", test="non_inferiority", margin=0.01, fail_margin=0.02)
     assert evaluate(c, ctx({"b": BASE, "m": shifted(-0.015, (0.0, 0.0, 0.0))})).outcome == INCONCLUSIVE

@@ -196,11 +196,20 @@ class Monotone(_Condition):
 
 
 class AnyOf(_Condition):
-    """At least one of ``conditions`` holds (the card's "neither A nor B ..." failure criteria): reproduces
-    when one of them reproduces, does not when every one of them clearly fails, inconclusive otherwise."""
+    """At least ``k`` of ``conditions`` hold (``k = 1``: the card's "neither A nor B ..." failure criteria;
+    ``k = 2`` of three pairs: "Combiner-X beats X in at least 2 of the pairs"): reproduces when ``k`` of them
+    reproduce, does not when so many clearly fail that fewer than ``k`` can still hold, inconclusive otherwise."""
 
     kind: Literal["any"] = "any"
     conditions: list[Condition] = Field(min_length=2)
+    k: int = Field(1, ge=1, description="how many of the conditions must hold")
+
+    @model_validator(mode="after")
+    def _k_within(self) -> AnyOf:
+        if self.k > len(self.conditions):
+            raise ValueError(f"k={self.k} exceeds the {len(self.conditions)} conditions; allowed: 1.."
+                             f"{len(self.conditions)}")
+        return self
 
     def arms(self) -> set[str]:
         return set().union(*(c.arms() for c in self.conditions))
@@ -444,13 +453,15 @@ def _monotone(c: Monotone, ctx: Context) -> ConditionResult:
 def _any_of(c: AnyOf, ctx: Context) -> ConditionResult:
     parts = [evaluate(sub, ctx, i) for i, sub in enumerate(c.conditions)]
     outcomes = [p.outcome for p in parts]
-    if REPRODUCES in outcomes:
+    held, failed = outcomes.count(REPRODUCES), outcomes.count(DOES_NOT_REPRODUCE)
+    if held >= c.k:
         outcome = REPRODUCES
-    elif all(o == DOES_NOT_REPRODUCE for o in outcomes):
+    elif len(outcomes) - failed < c.k:
         outcome = DOES_NOT_REPRODUCE
     else:
         outcome = INCONCLUSIVE
-    text = "at least one of: " + "; ".join(f"({p.text})" for p in parts)
+    head = "at least one of" if c.k == 1 else f"at least {c.k} of"
+    text = f"{head}: " + "; ".join(f"({p.text})" for p in parts)
     why = "; ".join(f"({i + 1}) {p.outcome}: {p.reason}" for i, p in enumerate(parts))
     return ConditionResult(0, c.kind, text, outcome, why, details={"parts": [p.to_dict() for p in parts]})
 

@@ -4,7 +4,9 @@ Importing this package is light (no torch, no scikit-learn); the dataset modules
 ``forwardkit_datasets.digits`` (digits, mnist5k), ``forwardkit_datasets.images`` (textures and the crop
 functions), ``forwardkit_datasets.timeseries`` (statsmodels series as forecasting windows),
 ``forwardkit_datasets.domain_shift`` (style_shift_digits: digits in a source and appearance-shifted
-target domains) and ``forwardkit_datasets.tasks`` (the ``style_shift`` per-domain accuracy task).
+target domains), ``forwardkit_datasets.tasks`` (the ``style_shift`` per-domain accuracy task),
+``forwardkit_datasets.super_resolution`` (sr_patches: bicubic LR/HR pairs of bundled photos) and
+``forwardkit_datasets.restoration`` (the ``image_restoration`` task: PSNR/SSIM on the Y channel).
 """
 
 __version__ = "0.1.0"

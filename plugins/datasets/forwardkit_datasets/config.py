@@ -206,3 +206,85 @@ class StyleShiftConfig(ClassificationConfig):
         if self.domain_names is not None and len(set(self.domain_names)) != len(self.domain_names):
             raise ValueError(f"domain_names lists a name more than once: {self.domain_names}")
         return self
+
+
+#: photos for super-resolution that ship inside installed packages, with their licence notes:
+#: scikit-image's ``skimage.data`` pictures and scikit-learn's two ``load_sample_images`` photos
+SR_SOURCES: dict[str, str] = {
+    "astronaut": "public domain (NASA)",
+    "coffee": "CC0 (photographer Rachel Michetti)",
+    "chelsea": "CC0 (photographer Stefan van der Walt)",
+    "rocket": "public domain (SpaceX)",
+    "hubble_deep_field": "public domain (NASA)",
+    "immunohistochemistry": "no known copyright restrictions (CMMI)",
+    "camera": "CC0 (photographer Lav Varshney); grey, repeated over the three channels",
+    "china": "CC BY 2.0 (danielbuechele on Flickr; shipped with scikit-learn)",
+    "flower": "CC BY 2.0 (vultilion on Flickr; shipped with scikit-learn)",
+}
+SRImage = Literal[
+    "astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "camera", "china",
+    "flower",
+]
+#: the held-out photos of ``sr_patches`` (scored whole) and the training photos (cut into patches)
+SR_TEST_IMAGES: tuple[SRImage, ...] = ("chelsea", "flower")
+SR_TRAIN_IMAGES: tuple[SRImage, ...] = (
+    "astronaut", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "camera", "china",
+)
+
+
+class SRPatchesConfig(ComponentConfig):
+    """Super-resolution pairs from bundled photos: LR = bicubic downscale of HR by ``scale``.
+
+    ``train``: ``patches_per_epoch`` aligned random crops (LR ``lr_patch`` square, HR ``scale * lr_patch``) of
+    the training photos, each with one of the 8 flips/rotations when ``augment``; ``val``: ``val_patches``
+    aligned crops of the held-out photos (no augmentation); ``test``: the held-out photos whole (their
+    sizes differ: evaluate with batch size 1). Split by photo: no photo is in both train and val/test.
+    """
+
+    scale: Literal[2, 3, 4] = Field(2, description="upscaling factor s (HR side = s * LR side)")
+    lr_patch: int = Field(24, ge=4, le=256, description="side of the LR training patches (HR: scale * lr_patch)")
+    patches_per_epoch: int = Field(2000, ge=1, description="training patches (fixed, drawn from the seed)")
+    val_patches: int = Field(32, ge=0, description="LR/HR patches of the held-out photos in 'val'")
+    train_images: list[SRImage] = Field(
+        default_factory=lambda: list(SR_TRAIN_IMAGES), min_length=1, description="photos cut into training patches"
+    )
+    test_images: list[SRImage] = Field(
+        default_factory=lambda: list(SR_TEST_IMAGES), min_length=1,
+        description="held-out photos: whole in 'test', patches in 'val'",
+    )
+    augment: bool = Field(True, description="each training patch gets one of the 8 flips/rot90s (seeded)")
+    seed: int = Field(0, ge=0, description="seed of the patch positions and augmentations")
+
+    @model_validator(mode="after")
+    def _check(self) -> SRPatchesConfig:
+        for field in ("train_images", "test_images"):
+            names = getattr(self, field)
+            if len(set(names)) != len(names):
+                raise ValueError(f"{field} lists a photo more than once: {names}")
+        shared = sorted(set(self.train_images) & set(self.test_images))
+        if shared:
+            raise ValueError(f"photos {shared} are in both train_images and test_images (split by photo)")
+        return self
+
+
+class ImageRestorationConfig(ComponentConfig):
+    """Image restoration / super-resolution: a pixel loss, PSNR and SSIM on the Y channel (BasicSR's way).
+
+    Outputs and targets are channels-last images ``(B, H, W, C)`` in ``[0, 1]``. Metrics per image, averaged
+    over images: ``crop_border`` pixels are cut from every side, the prediction is clamped to ``[0, 1]``
+    (and rounded to 8-bit levels with ``quantize``), both are converted to ITU-R BT.601 luma
+    ``Y = 16 + 65.481 R + 128.553 G + 24.966 B`` (0..255 scale) and scored with scikit-image's
+    ``peak_signal_noise_ratio`` / ``structural_similarity`` (``data_range=255``, 11x11 Gaussian window,
+    sigma 1.5: Wang et al. 2004, as BasicSR's ``calculate_ssim``).
+    """
+
+    loss: Literal["l1", "mse", "charbonnier"] = Field("l1", description="training loss over all pixels")
+    charbonnier_eps: float = Field(1e-3, gt=0.0, description="eps of sqrt((x - y)^2 + eps^2) (loss='charbonnier')")
+    scale: int = Field(1, ge=1, le=16, description="upscaling factor; filled from the dataset's extra['scale']")
+    crop_border: int | None = Field(None, ge=0, description="pixels cut from each side before scoring (None: scale)")
+    channel: Literal["y", "rgb"] = Field(
+        "y", description="'y': BT.601 luma of RGB images (1-channel images are scored as they are); 'rgb': all channels"
+    )
+    quantize: bool = Field(True, description="round predictions to 8-bit levels before scoring (BasicSR's tensor2img)")
+    max_psnr: float = Field(100.0, gt=0.0, description="cap of a per-image PSNR (identical images give inf)")
+

@@ -23,6 +23,16 @@ SKIMAGE_SOURCE = Paper(
     url="https://scikit-image.org/docs/stable/api/skimage.data.html",
     year=2014,
 )
+SR_SOURCE = Paper(
+    title="scikit-image and scikit-learn bundled photos (skimage.data, sklearn.datasets.load_sample_images)",
+    url="https://scikit-image.org/docs/stable/api/skimage.data.html",
+    year=2014,
+)
+SSIM_PAPER = Paper(
+    title="Image Quality Assessment: From Error Visibility to Structural Similarity (SSIM; Wang et al.)",
+    url="https://doi.org/10.1109/TIP.2003.819861",
+    year=2004,
+)
 STATSMODELS_SOURCE = Paper(
     title="statsmodels: Econometric and Statistical Modeling with Python (bundled datasets)",
     url="https://www.statsmodels.org/stable/datasets/index.html",
@@ -83,4 +93,24 @@ def forwardkit_register(registry: Registrar) -> None:
         config=f"{_CFG}:StyleShiftConfig",
         summary="classification that also reports accuracy_<domain> for each domain index in a batch "
         "(domain-shift datasets such as style_shift_digits)",
+    )
+    add(
+        "dataset",
+        "sr_patches",
+        target=f"{_PKG}.super_resolution:SRPatches",
+        config=f"{_CFG}:SRPatchesConfig",
+        summary="super-resolution pairs of bundled photos (skimage.data, sklearn sample images): bicubic x2/x3/x4 "
+        "LR/HR training patches; the held-out photos (chelsea, flower) whole for test",
+        paper=SR_SOURCE,
+        functional=f"{_PKG}.super_resolution:lr_hr_pair",
+    )
+    add(
+        "task",
+        "image_restoration",
+        target=f"{_PKG}.restoration:ImageRestoration",
+        config=f"{_CFG}:ImageRestorationConfig",
+        summary="image restoration / super-resolution: L1 loss; PSNR and SSIM on the BT.601 Y channel (crop "
+        "border = scale), per image, with scikit-image's metrics",
+        paper=SSIM_PAPER,
+        functional=f"{_PKG}.restoration:psnr",
     )

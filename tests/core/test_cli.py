@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import yaml
 
@@ -58,7 +59,7 @@ def test_schema_holds_every_installed_component(cli, tmp_path):
     result = cli("schema", "-o", str(out))
     assert result.returncode == 0, result.stderr
     schema = json.loads(out.read_text())
-    model_options = schema["properties"]["model"]["anyOf"]
+    model_options = schema["$defs"]["model_spec"]["anyOf"]
     assert {"metaformer", "mlp", "resnet"} <= set(model_options[0]["enum"])  # plugins may add more
     titles = {o.get("title") for o in model_options[1:]}
     assert {"model/metaformer", "model/resnet", "model/mlp"} <= titles
@@ -107,3 +108,19 @@ def test_plugin_new_writes_valid_files_whatever_the_title(tmp_path):
     assert "quote_paper_loss_ema" in module.SPEC.base["callbacks"]
     plugin = (folder / "forwardkit_quote_paper" / "plugin.py").read_text()
     assert 'add_reproduction(spec="forwardkit_quote_paper.reproduction:SPEC")' in plugin
+
+
+def test_schema_defines_each_kind_of_spec_once(cli, tmp_path):
+    # nested specs (a rule wrapping a rule and a model, a model holding mixers) are $refs to one definition per
+    # kind: the schema grows with the installed components, not with how deeply their configs nest
+    out = tmp_path / "schema.json"
+    assert cli("schema", "-o", str(out)).returncode == 0
+    text = out.read_text()
+    schema = json.loads(text)
+    assert schema["properties"]["model"]["$ref"] == "#/$defs/model_spec"
+    assert {"model_spec", "token_mixer_spec", "learning_rule_spec", "dataset_spec"} <= set(schema["$defs"])
+    refs = set(re.findall(r'"\$ref": "#/\$defs/([^"]+)"', text))
+    assert refs <= set(schema["$defs"]), sorted(refs - set(schema["$defs"]))
+    meta = next(o for o in schema["$defs"]["model_spec"]["anyOf"][1:] if o.get("title") == "model/metaformer")
+    assert meta["properties"]["token_mixers"]["items"] == {"$ref": "#/$defs/token_mixer_spec"}
+    assert len(text) < 20_000_000

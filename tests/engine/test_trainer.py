@@ -269,3 +269,15 @@ def test_early_stop_without_periodic_checkpoints_still_writes_the_final_one(tmp_
     result = Trainer(exp, run_dir=tmp_path).fit()
     assert "early stopping" in result.stop_reason
     assert (tmp_path / "checkpoints" / "latest").read_text().strip() == f"step-{result.steps:08d}"
+
+
+def test_eval_train_at_end_adds_the_train_split_metrics():
+    exp = mlp_experiment(epochs=1, eval_train_at_end=True)
+    exp["model"]["dropout"] = 0.0
+    result = Trainer(exp, write=False).fit()
+    trainer = Trainer(exp, write=False)
+    trainer.build()
+    again = trainer.evaluate("train", model=result.model)
+    assert result.final["train_eval/accuracy"] == pytest.approx(again["train/accuracy"])
+    assert result.final["train_eval/loss"] == pytest.approx(again["train/loss"])
+    assert not any(k.startswith("train_eval/") for k in Trainer(mlp_experiment(epochs=1), write=False).fit().final)

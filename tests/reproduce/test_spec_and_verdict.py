@@ -423,3 +423,17 @@ def test_a_separate_fail_margin_leaves_the_gap_inconclusive():
     assert evaluate(c, ctx({"b": BASE, "m": shifted(-0.03, (0.0, 0.0, 0.0))})).outcome == DOES_NOT_REPRODUCE
     with pytest.raises(ValueError, match="fail_margin"):
         Compare(method="m", baseline="b", test="non_inferiority", margin=0.02, fail_margin=0.01)
+
+
+def test_a_superiority_fail_below_leaves_the_gap_inconclusive():
+    # "beats by >= 0.01; does not reproduce: not better": an effect wholly inside (0, 0.01) decides nothing
+    c = Compare(method="m", baseline="b", min_effect=0.01, fail_below=0.0)
+    assert evaluate(c, ctx({"b": BASE, "m": shifted(0.005, (0.0, 0.0, 0.0))})).outcome == INCONCLUSIVE
+    assert evaluate(c.model_copy(update={"fail_below": None}),
+                    ctx({"b": BASE, "m": shifted(0.005, (0.0, 0.0, 0.0))})).outcome == DOES_NOT_REPRODUCE
+    assert evaluate(c, ctx({"b": BASE, "m": shifted(-0.005, (0.0, 0.0, 0.0))})).outcome == DOES_NOT_REPRODUCE
+    assert evaluate(c, ctx({"b": BASE, "m": shifted(0.02, (0.0, 0.0, 0.0))})).outcome == REPRODUCES
+    with pytest.raises(ValueError, match="fail_below"):
+        Compare(method="m", baseline="b", min_effect=0.01, fail_below=0.02)
+    with pytest.raises(ValueError, match="fail_below"):
+        Compare(method="m", baseline="b", test="non_inferiority", margin=0.01, fail_below=0.0)

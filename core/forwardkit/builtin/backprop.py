@@ -80,6 +80,16 @@ class Backprop(LearningRule):
         # fp16 needs loss scaling against gradient underflow (bf16 does not)
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.config.autocast == "fp16")
 
+    def model_changed(self, model: nn.Module, ctx: RunContext) -> None:
+        """A callback changed the model: a new optimizer over its trainable parameters, with fresh state
+        (``on_model_change: reset``) or with the state of the parameters the old one held carried over
+        (``keep_state``, :func:`carry_optimizer_state`; the loss scaler is kept too)."""
+        if self.config.on_model_change == "keep_state" and self.optimizer is not None:
+            old, self.optimizer = self.optimizer, make_optimizer(model, self.config)
+            carry_optimizer_state(old, self.optimizer)
+        else:
+            self.setup(model, ctx)
+
     def current_lr(self, ctx: RunContext) -> float:
         factor = lr_factor(self.updates, cfg=self.config, steps_per_epoch=ctx.steps_per_epoch,
                            total_steps=ctx.total_steps)
@@ -149,6 +159,33 @@ class Backprop(LearningRule):
             self.optimizer.load_state_dict(state["optimizer"])
         if "scaler" in state and self.scaler is not None:
             self.scaler.load_state_dict(state["scaler"])
+
+
+def carry_optimizer_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer) -> int:
+    """Give every parameter of ``new`` that ``old`` also held (the same tensor object) its per-parameter state
+    from ``old``; returns how many. A parameter that grew in place (same object, same number of dimensions,
+    no axis smaller: a widened layer whose old entries are its leading block) gets each state tensor of its
+    old shape zero-padded to the new one; one whose shape changed any other way starts fresh, as do new
+    parameters. Scalars (step counts) are kept as they are."""
+    carried = 0
+    for group in new.param_groups:
+        for p in group["params"]:
+            saved = old.state.get(p)
+            if not saved:
+                continue
+            state: dict[str, Any] = {}
+            for key, value in saved.items():
+                if isinstance(value, Tensor) and value.dim() > 0 and value.shape != p.shape:
+                    if value.dim() != p.dim() or any(o > n for o, n in zip(value.shape, p.shape, strict=True)):
+                        break
+                    padded = value.new_zeros(p.shape)
+                    padded[tuple(slice(0, n) for n in value.shape)] = value
+                    value = padded
+                state[key] = value
+            else:
+                new.state[p] = state
+                carried += 1
+    return carried
 
 
 def check_optimizer_state(optimizer: torch.optim.Optimizer, saved: Mapping[str, Any]) -> None:

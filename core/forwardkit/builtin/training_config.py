@@ -33,6 +33,11 @@ class BackpropConfig(ComponentConfig):
     min_lr: float = Field(0.0, ge=0.0, description="'cosine': the final learning rate")
     accumulate: int = Field(1, ge=1, description="micro-batches per optimizer step (gradient accumulation)")
     autocast: Literal["off", "bf16", "fp16"] = Field("off", description="mixed precision for the forward pass")
+    on_model_change: Literal["reset", "keep_state"] = Field(
+        "reset", description="when a callback changes the model (growth, unfreezing): 'reset' builds a new "
+        "optimizer with fresh state; 'keep_state' builds it over the current trainable parameters and carries the "
+        "per-parameter state (moments, step counts) of every parameter the old one held, zero-padded where a "
+        "parameter grew in place")
 
     @model_validator(mode="after")
     def _sgd_only(self) -> BackpropConfig:

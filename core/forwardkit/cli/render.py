@@ -67,6 +67,8 @@ _CONSTRAINTS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "m
 
 
 def _type_text(prop: dict[str, Any]) -> str:
+    if str(prop.get("title", "")).endswith(" spec") and "anyOf" in prop:  # a component spec: its kind, not every name
+        return str(prop["title"])
     if "enum" in prop:
         return " | ".join(repr(v) for v in prop["enum"])
     if "const" in prop:

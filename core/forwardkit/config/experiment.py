@@ -23,9 +23,28 @@ from forwardkit.config.spec import (
     LearningRuleSpec,
     ModelSpec,
     TaskSpec,
+    spec_schemas_by_reference,
 )
 from forwardkit.errors import ConfigError
 from forwardkit.registry import Registry
+
+
+class PairedSplitConfig(ComponentConfig):
+    """A second split whose rows join every training batch (``trainer.paired``).
+
+    Domain adaptation draws unlabelled target rows beside each labelled source batch (DANN); semi-supervised
+    methods draw unlabelled rows beside the labelled ones. The rows of step ``t`` are rows ``t*b .. t*b+b-1``
+    of an endless stream of seeded permutations of the split (``b`` = ``batch_size``), independent of the
+    training split's order and a function of (seed, step) only, so a resumed run draws the same rows.
+    """
+
+    split: str = Field(description="the dataset split to draw from (e.g. 'target_train')")
+    prefix: str = Field("target_", min_length=1,
+                        description="its keys join the batch as <prefix><key> (x -> target_x)")
+    keys: list[str] | None = Field(None, min_length=1,
+                                   description="the item keys to take (None: all; ['x'] leaves its labels out)")
+    batch_size: int | None = Field(None, ge=1, description="rows per step (None: trainer.batch_size)")
+    shuffle: bool = Field(True, description="False: the split's own order, cycled")
 
 
 class TrainerConfig(ComponentConfig):
@@ -37,6 +56,9 @@ class TrainerConfig(ComponentConfig):
     eval_batch_size: int | None = Field(None, ge=1, description="defaults to batch_size")
     eval_every: int = Field(1, ge=0, description="evaluate on 'val' every N epochs (0: only at the end)")
     test_at_end: bool = Field(True, description="evaluate on 'test' when training ends")
+    eval_train_at_end: bool = Field(False, description="also evaluate the whole 'train' split (eval mode, as val "
+                                    "and test) when training ends: final train_eval/<metric>, e.g. for a "
+                                    "train-test gap")
     shuffle: bool = True
     drop_last: bool = Field(False, description="drop the last incomplete batch of each epoch")
     device: str = Field("cpu", pattern=r"^(cpu|auto|mps|cuda(:\d+)?)$",
@@ -54,6 +76,9 @@ class TrainerConfig(ComponentConfig):
     plots: bool = Field(True, description="write curves.png at the end")
     compile: bool = Field(False, description="run the model's forward (training and evaluation) through "
                           "torch.compile; checkpoints keep the model's own state_dict keys")
+    paired: PairedSplitConfig | None = Field(
+        None, description="draw rows of a second split (an unlabelled target domain) into every training batch, "
+        "their keys prefixed (docs/training.md, 'Paired splits')")
 
 
 class TestTimeConfig(ComponentConfig):
@@ -119,7 +144,8 @@ def load_experiment(path: str | Path, *, registry: Registry | None = None) -> Ex
 
 
 def experiment_json_schema() -> dict[str, Any]:
-    """JSON Schema of :class:`Experiment`, with the configs of every installed component inline."""
-    schema = Experiment.model_json_schema()
+    """JSON Schema of :class:`Experiment`: each kind's specs defined once in ``$defs`` (``model_spec``, ...),
+    with the config of every installed component (:func:`~forwardkit.config.spec.spec_schemas_by_reference`)."""
+    schema = spec_schemas_by_reference(Experiment)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError, ValidationInfo
@@ -186,23 +187,85 @@ class ComponentSpec:
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
-        registry = default_registry()
-        options: list[dict[str, Any]] = []
-        for info in registry.components(cls.kind):
-            try:
-                config_cls = info.load_config()
-                sub = handler(config_cls.__pydantic_core_schema__)
-                sub = handler.resolve_ref_schema(sub)
-            except Exception:
-                continue
-            props = {"name": {"const": info.name, "description": info.summary}}
-            props.update(sub.get("properties", {}))
-            option: dict[str, Any] = {"type": "object", "title": f"{cls.kind}/{info.name}", "properties": props}
-            option["required"] = ["name", *sub.get("required", [])]
-            option["additionalProperties"] = False
-            options.append(option)
-        names = {"type": "string", "enum": registry.names(cls.kind)}
-        return {"title": f"{cls.kind} spec", "anyOf": [names, *options]}
+        """Inside :func:`spec_schemas_by_reference` (``forwardkit schema``): a ``$ref`` to the one shared
+        definition of this kind's specs. Elsewhere (a component's own config schema, ``forwardkit show``): a
+        compact schema naming the registered components, since inlining every component's config wherever a
+        spec field appears grows multiplicatively with nested specs (a rule wrapping a rule and a model)."""
+        wanted = _SPEC_REFS.get()
+        if wanted is not None:
+            wanted.add(cls.kind)
+            return {_SPEC_MARK: cls.kind}  # made a "$ref" afterwards: pydantic checks every "$ref" it emits
+        names = {"type": "string", "enum": default_registry().names(cls.kind)}
+        mapping = {"type": "object", "required": ["name"], "properties": {"name": names},
+                   "additionalProperties": True}
+        return {"title": f"{cls.kind} spec", "anyOf": [names, mapping],
+                "description": f"a {cls.kind} name, or a mapping {{name: ..., **its config}} "
+                               "(`forwardkit show <name>`)"}
+
+
+#: while set (a set of kinds), spec fields render as ``$ref`` to ``#/$defs/<kind>_spec`` and record their kind
+_SPEC_REFS: ContextVar[set[str] | None] = ContextVar("forwardkit_spec_refs", default=None)
+_SPEC_MARK = "x-forwardkit-spec"
+
+
+def _link_specs(node: Any) -> Any:
+    """``node`` with every ``{x-forwardkit-spec: kind, ...}`` placeholder turned into a ``$ref`` to that kind's
+    definition (its other keys, e.g. a field's description, kept beside it, as JSON Schema 2020-12 allows)."""
+    if isinstance(node, dict):
+        out = {k: _link_specs(v) for k, v in node.items() if k != _SPEC_MARK}
+        if _SPEC_MARK in node:
+            out = {"$ref": f"#/$defs/{spec_definition_name(node[_SPEC_MARK])}", **out}
+        return out
+    if isinstance(node, list):
+        return [_link_specs(v) for v in node]
+    return node
+
+
+def spec_definition_name(kind: str) -> str:
+    """The ``$defs`` key of the shared schema of ``kind``'s specs (``model`` -> ``model_spec``)."""
+    return f"{kind}_spec"
+
+
+def spec_schemas_by_reference(model: type[BaseModel]) -> dict[str, Any]:
+    """JSON Schema of ``model`` in which every component-spec field is a ``$ref`` to one definition per kind,
+    and each definition is the union of a registered name and, per registered component, ``{name: ...}``
+    with that component's config fields; a component's own nested models live in ``$defs`` under
+    ``<kind>.<name>.<Model>``. Each kind is written once however often (and however deeply) spec fields
+    nest, so the schema grows linearly with the installed components. A component whose config cannot be
+    loaded is left out (``forwardkit doctor`` names it)."""
+    wanted: set[str] = set()
+    token = _SPEC_REFS.set(wanted)
+    try:
+        schema = model.model_json_schema()
+        defs: dict[str, Any] = schema.setdefault("$defs", {})
+        done: set[str] = set()
+        while wanted - done:
+            kind = min(wanted - done)
+            done.add(kind)
+            defs[spec_definition_name(kind)] = _kind_schema(kind, defs)
+    finally:
+        _SPEC_REFS.reset(token)
+    linked: dict[str, Any] = _link_specs(schema)
+    return linked
+
+
+def _kind_schema(kind: str, defs: dict[str, Any]) -> dict[str, Any]:
+    registry = default_registry()
+    options: list[dict[str, Any]] = []
+    for info in registry.components(kind):
+        prefix = f"{kind}.{info.name}."
+        try:
+            sub = info.load_config().model_json_schema(ref_template=f"#/$defs/{prefix}{{model}}")
+        except Exception:
+            continue
+        for key, value in sub.pop("$defs", {}).items():
+            defs[prefix + key] = value
+        props = {"name": {"const": info.name, "description": info.summary}}
+        props.update(sub.get("properties", {}))
+        options.append({"type": "object", "title": f"{kind}/{info.name}", "properties": props,
+                        "required": ["name", *sub.get("required", [])], "additionalProperties": False})
+    names = {"type": "string", "enum": registry.names(kind)}
+    return {"title": f"{kind} spec", "anyOf": [names, *options]}
 
 
 class TokenMixerSpec(ComponentSpec):

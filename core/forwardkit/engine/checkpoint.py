@@ -66,6 +66,8 @@ def experiment_fingerprint(experiment: dict[str, Any]) -> str:
     keep = {k: v for k, v in experiment.items() if k not in ("trainer", "name")}
     trainer = dict(experiment.get("trainer", {}))
     keep["trainer"] = {k: trainer.get(k) for k in ("batch_size", "task")}
+    if trainer.get("paired") is not None:  # only when set, so that fingerprints of runs without it stay the same
+        keep["trainer"]["paired"] = trainer["paired"]
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -25,8 +25,17 @@ from torch import Tensor, nn
 from forwardkit.compose import create
 from forwardkit.config import ComponentSpec, Experiment, ModelSpec, TaskSpec, resolve_config, validate_experiment
 from forwardkit.engine import checkpoint as ckpt
+from forwardkit.engine.architecture import architecture_state, load_architecture_state
 from forwardkit.engine.compiling import BatchForward
-from forwardkit.engine.data import epoch_batches, iterate, loader, steps_per_epoch, to_device
+from forwardkit.engine.data import (
+    epoch_batches,
+    iterate,
+    loader,
+    paired_indices,
+    steps_per_epoch,
+    take_rows,
+    to_device,
+)
 from forwardkit.engine.logs import MetricsLog, Progress, plot_curves, summary_table
 from forwardkit.engine.seeding import rng_state, seed_everything, set_rng_state
 from forwardkit.engine.state import atomic_write_text, dumps_json
@@ -171,6 +180,7 @@ class Trainer:
         self.callbacks: list[Callback] = [created[i] for i in order]
         self.callback_names = [exp.callbacks[i].name for i in order]
         self.train_set = self.dataset.split("train")
+        self.paired_set = self._paired_split()
         if self.rank > 0:  # same initial weights everywhere (seeded above); own dropout/augmentation draws
             seed_everything(exp.seed + 1_000_003 * self.rank)
         self.eval_split = "val" if self._has_split("val") else None
@@ -196,6 +206,34 @@ class Trainer:
         """The experiment's task (``trainer.task``), else the one the dataset's metadata names."""
         spec = self.experiment.trainer.task or TaskSpec.parse(meta.task, registry=self.registry)
         return create("task", spec.name, self._config_from_metadata("task", spec, meta), registry=self.registry)
+
+    def _paired_split(self) -> Any:
+        """The split ``trainer.paired`` names (None without it); an unknown or empty one is a ConfigError."""
+        paired = self.experiment.trainer.paired
+        if paired is None:
+            return None
+        if not self._has_split(paired.split):
+            splits = ", ".join(getattr(self.dataset, "splits", ("train", "val", "test")))
+            raise ConfigError([ConfigIssue("trainer.paired.split", f"the dataset has no split {paired.split!r} "
+                                           f"(its splits: {splits})")])
+        data = self.dataset.split(paired.split)
+        if len(data) == 0:  # type: ignore[arg-type]
+            raise ConfigError([ConfigIssue("trainer.paired.split", f"split {paired.split!r} is empty")])
+        return data
+
+    def _with_paired(self, batch: dict[str, Any], step: int) -> dict[str, Any]:
+        """``batch`` with the paired split's rows of this step, keys prefixed (``trainer.paired``)."""
+        paired, tcfg = self.experiment.trainer.paired, self.experiment.trainer
+        assert paired is not None
+        rows = paired_indices(len(self.paired_set), batch_size=paired.batch_size or tcfg.batch_size,
+                              seed=self.experiment.seed, step=step, shuffle=paired.shuffle, rank=self.rank,
+                              world_size=self.world_size)
+        extra = take_rows(self.paired_set, rows, paired.keys)
+        clash = [paired.prefix + k for k in extra if paired.prefix + k in batch]
+        if clash:
+            raise ForwardkitError(f"trainer.paired: the keys {clash} are already in the training batch; "
+                                  "choose another trainer.paired.prefix")
+        return {**batch, **{paired.prefix + k: v for k, v in extra.items()}}
 
     def _has_split(self, name: str) -> bool:
         return name in getattr(self.dataset, "splits", ("train", "val", "test"))
@@ -297,6 +335,8 @@ class Trainer:
                                                                                   self.callbacks, strict=True)],
             "rng": rng_state(),
             "kernels": {"pointwise": pointwise_choices()},  # a resumed run computes with the same kernels
+            # a model that grew (or was pruned) records its structure, rebuilt on resume before the weights load
+            **self._architecture(),
             "train_seconds": self.train_seconds,
             "train_samples": self.train_samples,
             "timed_samples": self.timed_samples,
@@ -308,6 +348,12 @@ class Trainer:
             "metrics_records": len(self.metrics.records),
             "finished": finished,
         }
+
+    def _architecture(self) -> dict[str, Any]:
+        """``{"architecture": ...}`` when a module of the model records how its structure changed (see
+        :mod:`forwardkit.engine.architecture`), else nothing (checkpoints of fixed models stay as they were)."""
+        recorded = architecture_state(self.model)
+        return {"architecture": recorded} if recorded else {}
 
     def save_checkpoint(self, epoch: int, batch_in_epoch: int, *, finished: bool = False) -> Path | None:
         """Write a checkpoint (rank 0, when writing); a model with non-finite weights is never written, so
@@ -361,6 +407,10 @@ class Trainer:
             raise ckpt.CheckpointError(f"checkpoint callbacks {saved_names} differ from {self.callback_names}")
         for cb, saved in zip(self.callbacks, state["callbacks"], strict=True):
             cb.load_state_dict(saved["state"])
+        if state.get("architecture"):  # the grown structure first: the optimizer and the weights need it
+            load_architecture_state(self.model, state["architecture"])
+        for cb in self.callbacks:
+            cb.on_resume(self.ctx)
         self._fit_start()
         try:
             self.model.load_state_dict(loaded.model_state)
@@ -485,6 +535,8 @@ class Trainer:
             tick = time.perf_counter()
             for batch in loader(self.train_set, batches[first:], num_workers=tcfg.num_workers):
                 self._loss_scale = shares[done]
+                if self.paired_set is not None:
+                    batch = self._with_paired(batch, ctx.step)
                 batch = to_device(batch, self.device)
                 for cb in self.callbacks:
                     batch = cb.on_batch_start(batch, ctx)
@@ -555,6 +607,10 @@ class Trainer:
             test = self.evaluate("test")
             final.update(test)
             self.metrics.log({"step": ctx.step, **test})
+        if tcfg.eval_train_at_end and ctx.checkpoint_allowed:  # train/... keys are the training steps' metrics
+            fit = {f"train_eval/{k.split('/', 1)[1]}": v for k, v in self.evaluate("train").items()}
+            final.update(fit)
+            self.metrics.log({"step": ctx.step, **fit})
         if self.experiment.test_time is not None and ctx.checkpoint_allowed:
             adapted = self._test_time()
             final.update(adapted)

@@ -8,7 +8,8 @@ evaluation (validation, the final test, a compressor's test) ``on_evaluate_start
 module to evaluate instead of the training model (averaged weights: EMA, SWA), and ``on_evaluate_end``
 sees the metrics. Callbacks run in ascending ``priority`` order (ties by their position in the
 experiment), never by registration luck. ``state_dict`` holds everything needed to resume exactly
-(counters, RNG state)."""
+(counters, RNG state); ``on_resume`` re-applies, on resume, structural changes a callback made to a model
+that does not record its own architecture."""
 
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ class Callback(Component):
         self._init_config(config, overrides)
 
     def on_fit_start(self, ctx: RunContext) -> None: ...
+
+    def on_resume(self, ctx: RunContext) -> None:
+        """On resume only, after every callback's ``load_state_dict`` and after the model's recorded
+        architecture is rebuilt (:mod:`forwardkit.engine.architecture`), before ``on_fit_start``, the
+        learning rule's ``setup`` and the loading of the checkpoint's weights: re-apply structural changes
+        this callback made to ``ctx.model`` (a pruned or grown plain model) from its restored state, so the
+        weights fit. Default: nothing."""
 
     def on_epoch_start(self, ctx: RunContext) -> None: ...
 

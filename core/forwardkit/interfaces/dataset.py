@@ -44,6 +44,9 @@ class Dataset(Component):
     """Base class of dataset providers."""
 
     splits: ClassVar[tuple[str, ...]] = SPLITS
+    #: splits whose items carry no label: ``y`` holds -1 in every row (an unlabelled target domain drawn with
+    #: ``trainer.paired``); the conformance kit accepts -1 there instead of a class index
+    unlabelled_splits: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         self._init_config(config, overrides)

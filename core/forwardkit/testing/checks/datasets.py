@@ -84,7 +84,7 @@ def check_dataset_determinism(subject: Subject, *, configs: Any = None) -> int:
     return compared
 
 
-def _check_item(item: Any, md: Any, split: str, index: int) -> None:
+def _check_item(item: Any, md: Any, split: str, index: int, unlabelled: bool = False) -> None:
     where = f"split {split!r}, item {index}"
     if not isinstance(item, Mapping):
         fail(f"items must be dicts of tensors; {where} is a {type(item).__name__}")
@@ -106,6 +106,10 @@ def _check_item(item: Any, md: Any, split: str, index: int) -> None:
             fail("metadata.task is 'classification' but metadata.num_classes is None")
         if y.is_floating_point():
             fail(f"{where}: classification targets must be integer class indices, got {y.dtype}")
+    if unlabelled:  # a declared unlabelled split: every label is the placeholder -1
+        if y.is_floating_point() or (y.numel() and bool((y != -1).any())):
+            fail(f"{where}: split {split!r} is declared unlabelled (unlabelled_splits) but y is not -1 everywhere")
+        return
     if md.num_classes is not None and not y.is_floating_point() and y.dtype != torch.bool and y.numel():
         low, high = int(y.min()), int(y.max())
         if low < 0 or high >= md.num_classes:
@@ -127,7 +131,8 @@ def _check_metadata(md: Any) -> None:
 def check_dataset_items(subject: Subject, *, configs: Any = None) -> int:
     """The first and last item of every split is a dict with tensors ``x`` and ``y`` whose shapes are
     ``metadata.input_shape``/``target_shape``, finite, with integer class indices in
-    ``[0, num_classes)`` (classification needs ``num_classes``; ``class_names`` matches it)."""
+    ``[0, num_classes)`` (classification needs ``num_classes``; ``class_names`` matches it), or -1 in
+    the splits the dataset declares ``unlabelled_splits``."""
     total = 0
     for config in subject.configs(configs):
         ds = subject.build(config)
@@ -136,8 +141,9 @@ def check_dataset_items(subject: Subject, *, configs: Any = None) -> int:
         checked = 0
         for split in _splits(ds):
             data = ds.split(split)
+            unlabelled = split in tuple(getattr(ds, "unlabelled_splits", ()))
             for i in _edge_indices(len(data)):
-                _check_item(data[i], md, split, i)
+                _check_item(data[i], md, split, i, unlabelled)
                 checked += 1
         if checked == 0:
             fail(f"every split is empty ({describe_config(config)})")

@@ -125,3 +125,18 @@ def test_list_timing_benchmark_smoke(tmp_path):
     extra = result["with_light_plugins"]
     assert extra["plugins"] == result["installed"]["plugins"] + 4 and extra["best_s"] > 0
     assert (tmp_path / "l.json").is_file()
+
+
+def test_every_example_satisfies_the_editor_schema():
+    # what `forwardkit schema` gives editors must accept what forwardkit itself accepts (one spec for every
+    # stage, nested specs), or the editor flags valid files
+    jsonschema = pytest.importorskip("jsonschema")
+    from forwardkit.config import experiment_json_schema
+
+    validator = jsonschema.Draft202012Validator(experiment_json_schema())
+    problems = {}
+    for path in EXAMPLES:
+        errors = sorted(validator.iter_errors(read_mapping(path)), key=lambda e: list(e.path))
+        if errors:
+            problems[path.name] = f"{list(errors[0].path)}: {errors[0].message[:200]}"
+    assert not problems, problems

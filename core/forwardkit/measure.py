@@ -8,9 +8,11 @@ every candidate once per round (so a change of machine load hits all of them ali
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -146,3 +148,14 @@ def median_ratios(times: Mapping[str, Sequence[float]], baseline: str) -> dict[s
 def medians(times: Mapping[str, Sequence[float]]) -> dict[str, float]:
     """The median of every name's times."""
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def save_report(result: Mapping[str, Any], path: str | Path) -> Path:
+    """Write a benchmark's ``result`` as indented JSON to ``path`` (parents created; written to a temporary
+    file first and renamed, so an interrupted run never leaves half a report over a kept one)."""
+    from forwardkit.engine.state import atomic_write_text
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    return path

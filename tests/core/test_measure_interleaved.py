@@ -60,3 +60,14 @@ def test_peak_memory_bytes_sees_a_temporary_and_not_the_inputs() -> None:
     peak = peak_memory_bytes(two_temporaries)
     assert 2 * x.nbytes <= peak < 3 * x.nbytes
     assert peak_memory_bytes(lambda: None) == 0
+
+
+def test_save_report_writes_indented_json_and_creates_parents(tmp_path):
+    import json
+
+    from forwardkit.measure import save_report
+
+    path = save_report({"ratio": 1.5, "rows": [1, 2]}, tmp_path / "reports" / "cost.json")
+    assert json.loads(path.read_text()) == {"ratio": 1.5, "rows": [1, 2]}
+    assert path.read_text().endswith("\n") and '\n  "ratio"' in path.read_text()
+    assert [p.name for p in path.parent.iterdir()] == ["cost.json"]  # no temporary file left beside it

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
@@ -65,7 +65,18 @@ def _as_list(value: object) -> object:
     return value if isinstance(value, list) else [value]
 
 
-PerStage = Annotated[list[float | None], BeforeValidator(_as_list)]
+def _one_or_list(schema: dict[str, Any]) -> None:
+    """JSON Schema of a per-stage field: one value (for every stage) or a list of them, as :func:`_as_list`
+    accepts (editors reading ``forwardkit schema`` would otherwise flag ``token_mixers: attention``)."""
+    if schema.get("type") == "array" and "items" in schema:
+        items = schema.pop("items")
+        schema.pop("type")
+        schema["anyOf"] = [items, {"type": "array", "items": items}]
+
+
+#: the JSON schema of a field that takes one value for every stage, or a list with one per stage
+_ONE_OR_LIST = Field(json_schema_extra=_one_or_list)
+PerStage = Annotated[list[float | None], BeforeValidator(_as_list), _ONE_OR_LIST]
 
 
 class MetaFormerConfig(ComponentConfig):
@@ -86,15 +97,15 @@ class MetaFormerConfig(ComponentConfig):
     vocab_size: int | None = Field(None, ge=1, description="rank 1 only: embed integer token ids")
     depths: list[int] = Field(default_factory=lambda: [1, 1, 2, 1], min_length=1)
     dims: list[int] = Field(default_factory=lambda: [16, 32, 48, 64], min_length=1)
-    token_mixers: Annotated[list[TokenMixerSpec], BeforeValidator(_as_list)] = Field(
+    token_mixers: Annotated[list[TokenMixerSpec], BeforeValidator(_as_list), _ONE_OR_LIST] = Field(
         default_factory=lambda: [TokenMixerSpec.parse("attention")],
         description="one spec for every stage, or one per stage",
     )
-    channel_mixers: Annotated[list[ChannelMixerSpec], BeforeValidator(_as_list)] = Field(
+    channel_mixers: Annotated[list[ChannelMixerSpec], BeforeValidator(_as_list), _ONE_OR_LIST] = Field(
         default_factory=lambda: [ChannelMixerSpec.parse("mlp")],
         description="one spec for every stage, or one per stage",
     )
-    norm: Annotated[list[Norm], BeforeValidator(_as_list)] = Field(
+    norm: Annotated[list[Norm], BeforeValidator(_as_list), _ONE_OR_LIST] = Field(
         ["layernorm_nobias"], description="block norm, one or per stage"
     )
     norm_eps: float = Field(1e-6, gt=0.0)

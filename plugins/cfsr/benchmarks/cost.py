@@ -42,7 +42,7 @@ from forwardkit_cfsr.reparam import use_branch_sum
 from forwardkit_cfsr.window_attention import SwinBlock
 from torch import Tensor, nn
 
-from forwardkit.measure import count_macs, count_parameters, interleaved_ms, median_ratios, medians
+from forwardkit.measure import count_macs, count_parameters, interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 BASELINE = "cfsr_merged"
@@ -143,8 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "8x8 window-attention block written locally (timm/BasicSR are not installed), cnn = plain convs"}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({k: result[k]["ratio_over_cfsr_merged"] for k in ("blocks", "models")}, indent=1))
     return result
 

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from forwardkit_combiner.attention import combiner_attention
 
-from forwardkit.measure import interleaved_ms, median_ratios, medians, peak_memory_bytes
+from forwardkit.measure import interleaved_ms, median_ratios, medians, peak_memory_bytes, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 BASELINE = "sdpa"
@@ -144,8 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "skipped where 2 B h L^2 float32 would exceed cap_gib (listed in skipped)"}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({n: s["time_exponent"] for n, s in result["scaling"].items()}, indent=1))
     return result
 

@@ -37,7 +37,7 @@ from forwardkit_dann.rule import DANNRule
 import forwardkit
 from forwardkit.data import forward_batch
 from forwardkit.interfaces import RunContext
-from forwardkit.measure import count_macs, count_parameters, interleaved_ms, median_ratios, medians
+from forwardkit.measure import count_macs, count_parameters, interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 BASELINE = "source_only"
@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({"median_ms": med, "ratio": result["time_ratio_over_source_only"]}, indent=1))
     return result
 

@@ -29,7 +29,7 @@ from forwardkit_dynamic_token_routing.model import DynamicRoutingViT
 from torch import Tensor, nn
 
 import forwardkit
-from forwardkit.measure import count_parameters, interleaved_ms, median_ratios, medians
+from forwardkit.measure import count_parameters, interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 BUDGETS = (1.0, 0.6, 0.4)
@@ -178,8 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "models are untrained with calibrated gate biases (realised grid FLOPs / C_max = mu)"}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     summary = {f"{m} b{b}": e["throughput_ratio_vs_static"] for m, v in result["models"].items()
                for b, e in v["batches"].items()}
     print(json.dumps(summary, indent=1))

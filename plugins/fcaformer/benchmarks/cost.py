@@ -32,7 +32,15 @@ from forwardkit_fcaformer.model import FcaFormer
 from forwardkit_fcaformer.stage import FcaStage
 from torch import Tensor, nn
 
-from forwardkit.measure import count_macs, count_parameters, interleaved_ms, median_ratios, medians, peak_memory_bytes
+from forwardkit.measure import (
+    count_macs,
+    count_parameters,
+    interleaved_ms,
+    median_ratios,
+    medians,
+    peak_memory_bytes,
+    save_report,
+)
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 WITH, WITHOUT = "with_cross", "without_cross"
@@ -143,8 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({r.get("stage", r.get("model")): {"fwd": round(r["fwd_ratio"], 3),
                                                         "fwd_bwd": round(r["fwd_bwd_ratio"], 3),
                                                         "params": round(r["params_ratio"], 4)}

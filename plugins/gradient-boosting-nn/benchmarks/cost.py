@@ -42,7 +42,7 @@ from torch import nn
 
 import forwardkit
 from forwardkit.interfaces import RunContext
-from forwardkit.measure import count_macs, count_parameters, interleaved_ms, median_ratios, medians
+from forwardkit.measure import count_macs, count_parameters, interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 KEEP = (10, 25, 50, 75, 100)
@@ -206,8 +206,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps(result["summary"], indent=1))
     return result
 

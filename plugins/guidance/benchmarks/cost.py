@@ -37,7 +37,7 @@ from forwardkit_guidance.taps import extract_taps
 
 import forwardkit
 from forwardkit.interfaces import RunContext
-from forwardkit.measure import interleaved_ms, median_ratios, medians, peak_memory_bytes
+from forwardkit.measure import interleaved_ms, median_ratios, medians, peak_memory_bytes, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 ADAM = {"name": "backprop", "optimizer": "adam", "lr": 1e-3}
@@ -127,8 +127,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "explicit centring matrix (linear_cka_reference)"}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({"step": step["time_ratio_over_backprop"],
                       "cka_features_ms": {r["p"]: r["median_ms"] for r in by_p}}, indent=1))
     return result

@@ -29,7 +29,7 @@ import torch
 from forwardkit_lightweight_cnn.size_report import measure
 
 import forwardkit
-from forwardkit.measure import count_macs, interleaved_ms, median_ratios, medians
+from forwardkit.measure import count_macs, interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 BASELINE = "branch"
@@ -105,8 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps(result["ratios_over_branch"], indent=1))
     return result
 

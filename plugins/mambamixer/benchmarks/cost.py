@@ -36,7 +36,7 @@ from forwardkit_mambamixer.vim2 import ViM2Tiny
 from torch import Tensor
 
 import forwardkit
-from forwardkit.measure import interleaved_ms, median_ratios, medians
+from forwardkit.measure import interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 BASELINE = "attention"
@@ -151,8 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "against log L. Pure-PyTorch scan on the CPU, not the paper's CUDA kernel."}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({"exponent": result["scan"]["exponent"],
                       "ratio_over_attention": {r["L"]: r["ratio_over_attention"] for r in result["scan"]["rows"]}},
                      indent=1))

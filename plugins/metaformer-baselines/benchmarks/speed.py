@@ -13,7 +13,6 @@ Bar: ours / reference <= 1.0 for every shape.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -26,6 +25,8 @@ from forwardkit_metaformer_baselines.activation import StarReLU
 from forwardkit_metaformer_baselines.pooling import Pooling
 from forwardkit_metaformer_baselines.sepconv import SepConv
 from torch import Tensor, nn
+
+from forwardkit.measure import save_report
 
 REPORT = Path(__file__).resolve().parents[1] / "reports" / "speed.json"
 #: (B, H, W, C) channels-last token shapes of the bar
@@ -177,8 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     print(f"worst ratio {result['worst_ratio']:.3f} (bar <= 1.0: {'pass' if result['passes_bar'] else 'FAIL'})")
     out = args.out if args.out is not None else (None if args.smoke else REPORT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
         print(f"wrote {out}")
     return result
 

@@ -31,7 +31,7 @@ from forwardkit_metamixer.reparam import fold_model
 from torch import Tensor, nn
 
 import forwardkit
-from forwardkit.measure import count_parameters, interleaved_ms, median_ratios, medians
+from forwardkit.measure import count_parameters, interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 BASELINE = "ffnified_attention"
@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "block, which cannot be installed here (it needs torchvision)"}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({f"{r['shape']} {r['pass']}": r["ratio_over_ffnified"] for r in result["mixers"]}, indent=1))
     return result
 

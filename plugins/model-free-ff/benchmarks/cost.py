@@ -37,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import forwardkit
 from forwardkit.interfaces import RunContext
-from forwardkit.measure import interleaved_ms, median_ratios, medians
+from forwardkit.measure import interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 BASELINE = "model_free_ff"
@@ -202,8 +202,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "queries: samples measured by the physical layers (BP: simulator evaluations)"}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps(result["ratios_over_model_free_ff"], indent=1))
     return result
 

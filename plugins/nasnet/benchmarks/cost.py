@@ -38,7 +38,15 @@ from forwardkit_nasnet.network import NasNetNetwork
 from forwardkit_nasnet.ops import ReLUConvBN, SepConvStack
 from torch import Tensor, nn
 
-from forwardkit.measure import count_macs, count_parameters, interleaved_ms, median_ratios, medians, peak_memory_bytes
+from forwardkit.measure import (
+    count_macs,
+    count_parameters,
+    interleaved_ms,
+    median_ratios,
+    medians,
+    peak_memory_bytes,
+    save_report,
+)
 from forwardkit.nn import BasicBlock
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
@@ -234,8 +242,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "count is closest to NASNet-A's"}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({"random_median_ratios": result["random_median_ratios"],
                       "nasnet_a_over_resnet18": result["nasnet_a_over_resnet18"],
                       "cell_over_plain": result["cell_memory"]["cell_over_plain"]}, indent=1))

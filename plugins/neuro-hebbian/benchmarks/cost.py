@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +39,7 @@ from forwardkit_neuro_hebbian.rule import entropy
 
 import forwardkit
 from forwardkit.interfaces import RunContext
-from forwardkit.measure import interleaved_ms, median_ratios, medians
+from forwardkit.measure import interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 RULES: dict[str, dict[str, Any]] = {
@@ -150,8 +149,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     return result
 
 

@@ -26,6 +26,7 @@ from forwardkit_raftmlp.analyzer import PaddedResolution
 from forwardkit_raftmlp.reproduction import SPEC
 
 import forwardkit
+from forwardkit.measure import save_report
 from forwardkit.reproduce.spec import deep_merge
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "padded_control.json"
@@ -90,8 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "seeds": seeds, "smoke": args.smoke, "torch": torch.__version__, "arms": run(seeds, args.smoke)}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({k: v["mean"] for k, v in result["arms"].items()}, indent=1))
     return result
 

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import forwardkit
-from forwardkit.measure import interleaved_ms, median_ratios, medians
+from forwardkit.measure import interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 BASELINE = "attention"
@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "sdpa is bare causal scaled_dot_product_attention without projections"}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({f"L={r['shape'][1]} {r['pass']}": {k: round(v, 3) for k, v in r["throughput_ratio"].items()}
                       for r in result["mixers"]}, indent=1))
     return result

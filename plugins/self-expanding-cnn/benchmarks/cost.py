@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from forwardkit_self_expanding_cnn.reproduction import BASE, GROWTH
 
 import forwardkit
 from forwardkit.interfaces import RunContext
-from forwardkit.measure import interleaved_ms, median_ratios, medians
+from forwardkit.measure import interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 
@@ -181,8 +180,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       "final architecture from scratch, and the share of the grown run its checks took."}
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     return result
 
 

@@ -42,7 +42,7 @@ from forwardkit_vit_resnas.vit_res import ViTRes
 from torch import Tensor, nn
 
 import forwardkit
-from forwardkit.measure import count_parameters, interleaved_ms, median_ratios, medians
+from forwardkit.measure import count_parameters, interleaved_ms, median_ratios, medians, save_report
 
 OUT = Path(__file__).resolve().parents[1] / "reports" / "cost.json"
 SEARCH = {"budget_fraction": 0.5, "population": 50, "iterations": 5, "parents": 15, "mutants": 15, "crossovers": 15}
@@ -176,8 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     print(json.dumps({"sampling_step": result["sampling_step"]["ratio_over_unmasked"],
                       "search": result["search"]["latency_ratio_over_deit_like"],
                       "presets": [(r["preset"], r["throughput_ratio_preset_over_baseline"])

@@ -35,7 +35,7 @@ from forwardkit_widenet.sizes import arm_sizes, preset_sizes
 from forwardkit_widenet.vit import WideNetViT
 from torch import Tensor, nn
 
-from forwardkit.measure import count_macs, interleaved_ms, median_ratios, medians
+from forwardkit.measure import count_macs, interleaved_ms, median_ratios, medians, save_report
 from forwardkit.nn import FeedForward
 from forwardkit.reproduce.spec import deep_merge
 
@@ -174,8 +174,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     out = args.out or (None if args.smoke else OUT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        save_report(result, out)
     summary = {f"E{r['experts']} K{r['top_k']} {r['tokens']}x{r['dim']} {r['pass']}": r["ratio_over_dense_active"]
                for r in result["dispatch"]}
     print(json.dumps({"parameters": result["parameters"]["ratios"], "dispatch": summary,

@@ -53,12 +53,24 @@ def _pool3d_mix(x: Tensor, k: int, include_pad: bool) -> Tensor:
     return pooled.movedim(1, -1).reshape(x.shape) - x
 
 
-def pool_mix(x: Tensor, pool_size: int = 3, count_include_pad: bool = False) -> Tensor:
+#: below this many elements per intra-op thread the fused autograd function's fixed cost (tens of us of Python
+#: per forward+backward) outweighs the pass it saves, and plain ``pool(x) - x`` is faster. Chosen from
+#: benchmarks/pool_dispatch.py (reports/pool_dispatch.json; fwd+bwd, interleaved, medians of paired ratios, AMD
+#: EPYC, torch 2.13), fused time over plain: 1 thread 1.28 at 25k elements, 1.02-1.03 at 100k, 0.98 at 125k,
+#: 0.85-0.92 from 200k; 2 threads 1.26 at 25k, 1.17-1.19 at 100k, 1.13 at 125k, 1.01-1.06 at 200k, 0.96 at
+#: 251k, 0.94-0.97 at 301k. The stages of the speed bar (batch 8-32) are all above it, at 1 and 2 threads,
+#: except 8 x 7 x 7 x 512 on 2 threads; the bake-off's small maps are below.
+FUSED_MIN_ELEMENTS_PER_THREAD = 125_000
+
+
+def pool_mix(x: Tensor, pool_size: int = 3, count_include_pad: bool = False, *, fused: bool | None = None) -> Tensor:
     """PoolFormer token mixing ``avgpool(x) - x`` (Yu et al. 2022, eq. 4; stride 1, zero padding
     ``pool_size // 2``, by default averaging only the valid positions at borders).
 
     ``x`` is ``(B, N, C)``, ``(B, H, W, C)`` or ``(B, T, H, W, C)``; returns the same shape, contiguous
-    when ``x`` is. The block's residual adds ``x`` back, so the block computes ``avgpool(x)``.
+    when ``x`` is. The block's residual adds ``x`` back, so the block computes ``avgpool(x)``. ``fused``
+    picks the fused autograd function (True) or plain ops (False) for ranks 1 and 2; None chooses by size
+    and thread count (:data:`FUSED_MIN_ELEMENTS_PER_THREAD`). Both compute the same values and gradients.
     """
     rank = x.dim() - 2
     if rank not in (1, 2, 3):
@@ -71,7 +83,13 @@ def pool_mix(x: Tensor, pool_size: int = 3, count_include_pad: bool = False) -> 
         view, kernel = x.unsqueeze(1).movedim(-1, 1), [1, pool_size]  # (B, C, 1, N)
     else:
         view, kernel = x.movedim(-1, 1), [pool_size] * 2  # (B, C, H, W), channels-last strides: no copy
-    out = _PoolMinusInput.apply(view, kernel, count_include_pad).movedim(1, -1)
+    if fused is None:
+        fused = x.numel() >= FUSED_MIN_ELEMENTS_PER_THREAD * torch.get_num_threads()
+    if fused:
+        mixed = _PoolMinusInput.apply(view, kernel, count_include_pad)
+    else:
+        mixed = F.avg_pool2d(view, kernel, 1, [k // 2 for k in kernel], count_include_pad=count_include_pad) - view
+    out = mixed.movedim(1, -1)
     return out.squeeze(1) if rank == 1 else out
 
 

@@ -50,3 +50,11 @@ def test_speed_benchmark_smoke(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert {r["mixer"] for r in data["mixers"]} == {"pooling", "sepconv"}
     assert all(r["ratio"] > 0 for r in data["mixers"]) and "starrelu_fused_vs_gelu" in data["activations"][0]
+
+
+def test_pool_dispatch_benchmark_smoke() -> None:
+    from forwardkit.testing import load_script
+
+    result = load_script(PLUGIN / "benchmarks" / "pool_dispatch.py").main(["--smoke"])
+    assert {row["dispatch"] for row in result["rows"]} == {"plain"}  # tiny maps take the plain ops
+    assert all(row["median_ms"]["fused"] > 0 for row in result["rows"])

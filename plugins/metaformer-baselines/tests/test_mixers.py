@@ -23,7 +23,9 @@ def test_pooling_of_a_constant_is_zero_everywhere_including_borders() -> None:
 
 @pytest.mark.parametrize("shape", [(2, 9, 4), (2, 5, 6, 4), (2, 3, 4, 5, 4), (2, 5, 6, 7, 4)])
 @pytest.mark.parametrize("include_pad", [False, True])
-def test_pooling_matches_the_paper_formula_forward_and_backward(shape: tuple[int, ...], include_pad: bool) -> None:
+@pytest.mark.parametrize("fused", [True, False, None])
+def test_pooling_matches_the_paper_formula_forward_and_backward(shape: tuple[int, ...], include_pad: bool,
+                                                                 fused: bool | None) -> None:
     rank = len(shape) - 2
     k = 3 if min(shape[1:-1]) < 5 else 5  # avg_pool3d (the reference) refuses axes shorter than the kernel
     pool = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[rank](k, 1, k // 2, count_include_pad=include_pad)
@@ -31,10 +33,23 @@ def test_pooling_matches_the_paper_formula_forward_and_backward(shape: tuple[int
     g = torch.randn(shape, dtype=torch.float64)
     ref = x.movedim(-1, 1)
     ref = (pool(ref) - ref).movedim(1, -1)
-    ours = pool_mix(x, k, include_pad)
+    ours = pool_mix(x, k, include_pad, fused=fused)
     torch.testing.assert_close(ours, ref)
     torch.testing.assert_close(torch.autograd.grad(ours, x, g)[0], torch.autograd.grad(ref, x, g)[0])
     assert ours.is_contiguous()
+
+
+def test_pooling_dispatches_on_size_and_threads(monkeypatch) -> None:
+    from forwardkit_metaformer_baselines import pooling
+
+    calls = []
+    monkeypatch.setattr(pooling._PoolMinusInput, "apply", lambda *a: calls.append(a) or a[0] * 0)
+    monkeypatch.setattr(pooling, "FUSED_MIN_ELEMENTS_PER_THREAD", 100)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    pool_mix(torch.randn(1, 10, 10, 1))  # 100 elements < 100 x 2 threads: plain ops
+    assert not calls
+    pool_mix(torch.randn(2, 10, 10, 1))  # 200 elements: the fused function
+    assert len(calls) == 1
 
 
 # ---- random mixing ---------------------------------------------------------------------------------------

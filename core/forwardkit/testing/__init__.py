@@ -114,7 +114,7 @@ _LAZY: dict[str, str] = {
     "smoke_reproduction": "forwardkit.testing.reproduction",
 }
 _SUBMODULES = ("strategies", "checks", "report", "toys", "pytest_plugin", "profiles", "resume", "task_checks",
-               "scripts", "reproduction")
+               "scripts", "reproduction", "fixtures")
 
 __all__ = [
     "CheckOutcome",
@@ -171,6 +171,7 @@ __all__ = [
     "configure",
     "conformance_cases",
     "conformance_check",
+    "fixtures",
     "get_check",
     "judge_spec",
     "load_script",
@@ -196,6 +197,7 @@ __getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__, submodules=_SUBMODUL
 if TYPE_CHECKING:  # for type checkers and IDEs
     from forwardkit.testing import (
         checks,
+        fixtures,
         profiles,
         pytest_plugin,
         report,

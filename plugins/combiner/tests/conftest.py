@@ -1,20 +1,4 @@
-"""One torch thread for this plugin's tests: their tensors are tiny, and on a busy machine every parallel
-region of a two-thread pool (softmax over a few rows, say) waits milliseconds for a descheduled worker,
-which made the query-by-query reference checks a hundred times slower."""
+"""This plugin's tests run on one torch thread (their tensors are tiny; on a busy 2-core machine a 2-thread
+pool only adds waits)."""
 
-from __future__ import annotations
-
-from collections.abc import Iterator
-
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+from forwardkit.testing.fixtures import one_torch_thread  # noqa: F401  (autouse)

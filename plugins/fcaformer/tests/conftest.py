@@ -1,17 +1,4 @@
-"""Run this plugin's tests on one torch thread (the inputs are tiny; on a busy 2-core machine torch's 2-thread
-pool only adds contention)."""
+"""This plugin's tests run on one torch thread (their tensors are tiny; on a busy 2-core machine a 2-thread
+pool only adds waits)."""
 
-from __future__ import annotations
-
-from collections.abc import Iterator
-
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from forwardkit.testing.fixtures import one_torch_thread  # noqa: F401  (autouse)

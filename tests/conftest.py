@@ -15,6 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # for the subprocesses tests start, so that nothing oversubscribes the machine.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# The Ray clusters the tests start stay on the loopback address (127.0.0.1), with their workers and the
+# subprocesses that join them: with this 0, Ray takes 127.0.0.1 as the node's address (as it does on macOS
+# and Windows) instead of the address of the interface that routes outwards. Ray reads it when it is
+# imported, so it is set here, before any test imports Ray.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def pytest_configure(config):

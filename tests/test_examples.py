@@ -89,6 +89,7 @@ def test_metaformer_speed_benchmark_smoke(tmp_path):
     assert {r["block"] for r in result["blocks"]} == set(module.BLOCKS)
     assert [r["preset"].rsplit("_", 1)[0] for r in result["presets"]] == [p for p, _ in module.PRESETS]
     assert result["cpu"] and result["torch"] and result["settings"]["threads"] == [1]
+    assert isinstance(result["slower_beyond_noise"], list) and all("paired_ratio" in r for r in result["blocks"])
 
 
 def test_metaformer_speed_control_is_the_reference_against_itself(tmp_path):
@@ -101,6 +102,20 @@ def test_metaformer_speed_control_is_the_reference_against_itself(tmp_path):
     assert result["control"] and not result["presets"] and {r["block"] for r in result["blocks"]} == {"mlp", "pooling"}
     summary = result["control_summary"]
     assert summary["rows"] == len(result["blocks"]) and summary["min_ratio"] <= summary["max_ratio"]
+
+
+def test_paired_ratio_flags_only_rows_slower_beyond_their_noise():
+    """The per-row noise reading of the speed bar: a 10% slower block with 2% jitter is flagged, an identical one
+    with the same jitter is not, and its interval covers 1.0."""
+    import random
+
+    module = _benchmark("metaformer_speed")
+    rng = random.Random(0)
+    ref = [1.0 + 0.02 * rng.random() for _ in range(15)]
+    slow = module.paired_ratio([1.1 * t * (1 + 0.02 * rng.random()) for t in ref], ref)
+    same = module.paired_ratio([t * (1 + 0.02 * (rng.random() - 0.5)) for t in ref], ref)
+    assert slow["slower_beyond_noise"] and slow["paired_ratio_ci95"][0] > 1.0
+    assert not same["slower_beyond_noise"] and same["paired_ratio_ci95"][0] <= 1.0 <= same["paired_ratio_ci95"][1]
 
 
 def test_cpu_kernels_benchmark_smoke(tmp_path):

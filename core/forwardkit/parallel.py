@@ -1,17 +1,22 @@
 """Independent runs spread over worker processes (bench jobs, reproduction arms, bake-off entries).
 
-By default one worker per core, never more workers than jobs; each worker gets ``cores // workers``
-threads (the job function sets them), so a 2-core machine is used fully without oversubscription.
-Workers are *spawned*: the job function must be a module-level function, and each worker discovers
-the installed plugins itself (its default registry). One worker runs the jobs in this process, in order.
+Two backends. ``local`` (the default): by default one worker per core, never more workers than jobs;
+each worker gets ``cores // workers`` threads (the job function sets them), so a 2-core machine is used
+fully without oversubscription. Workers are *spawned*: the job function must be a module-level function,
+and each worker discovers the installed plugins itself (its default registry). One worker runs the jobs
+in this process, in order. ``ray``: every call is a Ray task with its own resource request, on a Ray
+cluster (or a local Ray instance); see :mod:`forwardkit.parallel_ray`.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+Backend = Literal["local", "ray"]
+BACKENDS: tuple[str, ...] = ("local", "ray")
 
 
 def cpu_cores() -> int:
@@ -30,21 +35,28 @@ def plan_workers(n_jobs: int, workers: int | None) -> tuple[int, int]:
     return chosen, max(1, cores // chosen)
 
 
-def run_parallel(
-    fn: Callable[..., Any],
-    calls: Sequence[tuple[Any, ...]],
-    *,
-    workers: int = 1,
-    on_done: Callable[[int, Any], None] | None = None,
-    on_error: Callable[[int, BaseException], Any] | None = None,
-) -> list[Any]:
-    """``[fn(*args) for args in calls]``, in ``workers`` spawned processes when ``workers > 1``.
+def in_process(backend: str, workers: int) -> bool:
+    """Whether the jobs run in this process (the local backend with one worker), where the caller's
+    registry can be used; elsewhere every worker discovers the installed plugins itself."""
+    return backend == "local" and workers <= 1
 
-    Results come back in the order of ``calls``; ``on_done(i, result)`` is called as each finishes. An
-    exception is re-raised, unless ``on_error(i, exc)`` is given: its return value then stands in for
-    the result (a job that failed or a worker that died is recorded, and the others go on).
-    """
-    results: list[Any] = [None] * len(calls)
+
+def task_resources(threads: int, device: str = "cpu") -> dict[str, float]:
+    """The Ray request of one run that uses ``threads`` torch threads on ``device``: that many CPUs, and
+    one GPU when the device is CUDA."""
+    request: dict[str, float] = {"num_cpus": max(1, int(threads))}
+    if str(device).startswith("cuda"):
+        request["num_gpus"] = 1
+    return request
+
+
+def finisher(
+    results: list[Any],
+    on_done: Callable[[int, Any], None] | None,
+    on_error: Callable[[int, BaseException], Any] | None,
+) -> Callable[[int, Callable[[], Any]], None]:
+    """``finish(i, get)``: store ``get()`` (or ``on_error(i, exc)`` when it raises and ``on_error`` is
+    given) as result ``i`` and call ``on_done``; shared by the backends."""
 
     def finish(i: int, get: Callable[[], Any]) -> None:
         try:
@@ -57,6 +69,41 @@ def run_parallel(
         if on_done is not None:
             on_done(i, result)
 
+    return finish
+
+
+def run_parallel(
+    fn: Callable[..., Any],
+    calls: Sequence[tuple[Any, ...]],
+    *,
+    workers: int = 1,
+    on_done: Callable[[int, Any], None] | None = None,
+    on_error: Callable[[int, BaseException], Any] | None = None,
+    backend: Backend | str = "local",
+    address: str | None = None,
+    resources: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """``[fn(*args) for args in calls]``: in ``workers`` spawned processes when ``workers > 1``, or as Ray
+    tasks with ``backend="ray"``.
+
+    Results come back in the order of ``calls``; ``on_done(i, result)`` is called as each finishes. An
+    exception is re-raised, unless ``on_error(i, exc)`` is given: its return value then stands in for
+    the result (a job that failed or a worker that died is recorded, and the others go on).
+
+    With ``backend="ray"`` each call is one Ray task requesting ``resources`` (Ray task options such as
+    ``{"num_cpus": 2, "num_gpus": 1}``; default one CPU; see :func:`task_resources`) on the cluster at
+    ``address`` (``None``: the Ray instance this process already joined, else ``$RAY_ADDRESS``, else a
+    local instance started for this process); ``workers`` is then unused, Ray schedules by resources.
+    The local backend ignores ``address`` and ``resources``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "ray":
+        from forwardkit.parallel_ray import run_ray
+
+        return run_ray(fn, calls, on_done=on_done, on_error=on_error, address=address, resources=resources)
+    results: list[Any] = [None] * len(calls)
+    finish = finisher(results, on_done, on_error)
     if workers <= 1:
         for i, args in enumerate(calls):
             finish(i, functools.partial(fn, *args))

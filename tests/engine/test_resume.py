@@ -13,8 +13,11 @@ import pytest
 import torch
 import yaml
 
+from forwardkit.config import ComponentConfig
 from forwardkit.engine import checkpoint as ckpt
 from forwardkit.engine.trainer import Trainer
+from forwardkit.interfaces import Callback
+from forwardkit.registry import Registry
 
 from .conftest import Interrupted, final_weights, interrupted_after, mlp_experiment
 
@@ -144,3 +147,30 @@ def test_checkpoints_keep_the_measured_kernels_and_resume_restores_them(tmp_path
     monkeypatch.setattr(projections, "_choices", {})
     Trainer(exp, run_dir=tmp_path / "run", resume=True).fit()
     assert projections.pointwise_choices() == {"t9/b9/3x3/bias1/th1/grad1": "conv1x1"}
+
+
+class _HalveLrAtStep(Callback):
+    """Sets ``ctx.lr_scale = 0.1`` once, at step 5, and never again: only the checkpoint can carry it on."""
+
+    Config = ComponentConfig
+
+    def on_batch_start(self, batch, ctx):
+        if ctx.step == 5:
+            ctx.lr_scale = 0.1
+        return batch
+
+
+def test_a_callbacks_lr_scale_scales_the_rate_and_survives_resume(tmp_path):
+    registry = Registry.discover()
+    registry.register_class("callback", "lr_scale_test", _HalveLrAtStep)
+    exp = {**mlp_experiment(epochs=1, checkpoint_every_steps=7), "callbacks": ["lr_scale_test"],
+           "learning_rule": {"name": "backprop", "lr": 0.01}}
+    full = Trainer(exp, run_dir=tmp_path / "full", registry=registry, verbose=False).fit()
+    rates = [json.loads(x).get("train/lr") for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    rates = [r for r in rates if r is not None]
+    assert rates[0] == pytest.approx(0.01) and rates[-1] == pytest.approx(0.001)
+    with pytest.raises(Interrupted):
+        interrupted_after(7)(exp, run_dir=tmp_path / "cut", registry=registry, verbose=False).fit()
+    resumed = Trainer(exp, run_dir=tmp_path / "cut", resume=True, registry=registry, verbose=False).fit()
+    for key, value in full.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key

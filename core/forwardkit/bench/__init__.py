@@ -30,6 +30,8 @@ __all__ = ["bench_components", "bench_models", "check_compile", "check_configs",
 
 INTERFERENCE_NOTE = ("{workers} workers ran concurrently: their timings interfere (shared caches and "
                      "memory bandwidth); use --workers 1 for the cleanest numbers")
+RAY_NOTE = ("the jobs ran as Ray tasks, several at once on a node and on whichever nodes had room: their timings "
+            "interfere and come from those nodes' CPUs; use --backend local --workers 1 for the cleanest numbers")
 
 
 def resolve_names(kind: str, names: Sequence[str] | None, registry: Any = None) -> list[str]:
@@ -104,6 +106,12 @@ def check_compile(compile: bool, device: str) -> None:
         raise ForwardkitError(f"--compile: {reason}; {HINTS['bench']}")
 
 
+def _notes(workers: int, backend: str) -> list[str]:
+    if backend == "ray":
+        return [RAY_NOTE]
+    return [INTERFERENCE_NOTE.format(workers=workers)] if workers > 1 else []
+
+
 def _settings(**values: Any) -> dict[str, Any]:
     import torch
 
@@ -131,12 +139,18 @@ def bench_components(
     on_done: Callable[[list[dict[str, Any]]], None] | None = None,
     configs: Mapping[str, Mapping[str, Any]] | None = None,
     compile: bool = False,
+    backend: str = "local",
+    address: str | None = None,
+    journal: Any = None,
 ) -> dict[str, Any]:
     """Measure every chosen component of ``kind`` at every rank and size; the results document.
 
     ``configs`` gives config fields per component name (see :func:`check_configs`); the others are built
     at their defaults. ``compile`` times each component through ``torch.compile`` after its compilations
-    (``compile_s`` per row)."""
+    (``compile_s`` per row). ``backend="ray"`` runs each (component, rank) job as a Ray task on the
+    cluster at ``address`` (see :func:`forwardkit.parallel.run_parallel`). With a ``journal``
+    (:class:`forwardkit.journal.RunJournal`) the jobs recorded there are not measured again (see
+    :func:`forwardkit.bench.mixers.run_jobs`)."""
     chosen = resolve_names(kind, names, registry)
     fields = check_configs(kind, chosen, configs, registry)
     check_compile(compile, device)
@@ -145,9 +159,10 @@ def bench_components(
                 warmup=warmup, repeats=repeats, budget_s=budget_s, device=device, extra=fields.get(name, {}),
                 compile=compile)
             for name in chosen for rank in ranks]
-    rows = run_jobs(jobs, workers=n_workers, registry=registry, runner=run_job, on_done=on_done)
-    notes = [INTERFERENCE_NOTE.format(workers=n_workers)] if n_workers > 1 else []
-    settings = _settings(names=chosen, ranks=list(ranks), sizes=list(sizes), dim=dim, batch=batch,
+    rows = run_jobs(jobs, workers=n_workers, registry=registry, runner=run_job, on_done=on_done, backend=backend,
+                    address=address, journal=journal)
+    notes = _notes(n_workers, backend)
+    settings = _settings(names=chosen, ranks=list(ranks), sizes=list(sizes), dim=dim, batch=batch, backend=backend,
                          workers=n_workers, threads_per_worker=threads, repeats=repeats, warmup=warmup,
                          device=device, baseline=KIND_BASELINE.get(kind), configs=fields, compile=compile)
     return payload(kind, rows, settings, notes)
@@ -166,6 +181,9 @@ def bench_models(
     on_done: Callable[[list[dict[str, Any]]], None] | None = None,
     configs: Mapping[str, Mapping[str, Any]] | None = None,
     compile: bool = False,
+    backend: str = "local",
+    address: str | None = None,
+    journal: Any = None,
 ) -> dict[str, Any]:
     """Measure registered models on ``example_batch(batch)``; the results document.
 
@@ -185,8 +203,9 @@ def bench_models(
     jobs = [ModelJob(name=name, batch=batch, threads=threads, warmup=warmup, repeats=repeats,
                      budget_s=budget_s, device=device, config=fields.get(name, {}), compile=compile)
             for name in chosen]
-    rows = run_jobs(jobs, workers=n_workers, registry=registry, runner=run_model_job, on_done=on_done)
-    notes = [INTERFERENCE_NOTE.format(workers=n_workers)] if n_workers > 1 else []
-    settings = _settings(names=chosen, batch=batch, workers=n_workers, threads_per_worker=threads,
+    rows = run_jobs(jobs, workers=n_workers, registry=registry, runner=run_model_job, on_done=on_done,
+                    backend=backend, address=address, journal=journal)
+    notes = _notes(n_workers, backend)
+    settings = _settings(names=chosen, batch=batch, backend=backend, workers=n_workers, threads_per_worker=threads,
                          repeats=repeats, warmup=warmup, device=device, configs=fields, compile=compile)
     return payload("model", rows, settings, notes)

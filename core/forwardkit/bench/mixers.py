@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 #: what ``peak_mb`` means in the results, per device
@@ -228,26 +228,53 @@ def run_job(job: Job | dict[str, Any], registry: Any = None) -> list[dict[str, A
 def run_jobs(
     jobs: Sequence[Any],
     *,
-    workers: int = 1,
+    workers: int,
     registry: Any = None,
     runner: Callable[..., list[dict[str, Any]]] = run_job,
     on_done: Callable[[list[dict[str, Any]]], None] | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    journal: Any = None,
 ) -> list[dict[str, Any]]:
     """Run ``jobs`` with ``runner(job, registry)``: in this process when ``workers == 1``, else in
-    ``workers`` spawned processes (where ``runner`` must be a module-level function and the default
-    registry of each process is used). A worker that died is recorded as skipped rows."""
+    ``workers`` spawned processes, or as Ray tasks (each asking for the job's threads, and a GPU on CUDA)
+    with ``backend="ray"`` on the cluster at ``address``; ``runner`` must then be a module-level function,
+    and the default registry of each process is used. A worker that died is recorded as skipped rows.
+
+    With a ``journal`` (:class:`forwardkit.journal.RunJournal`) the rows of every job that ran are recorded
+    as it finishes, and a job recorded there (the same settings, threads included) is not run again."""
     import torch
 
-    from forwardkit.parallel import run_parallel
+    from forwardkit.journal import run_key
+    from forwardkit.parallel import in_process, run_parallel, task_resources
 
-    calls = [(job, registry) for job in jobs] if workers <= 1 else [(job,) for job in jobs]
+    keys = [run_key({"runner": getattr(runner, "__name__", str(runner)), "job": asdict(job)}) for job in jobs]
+    results: list[list[dict[str, Any]] | None] = [journal.get(k) if journal is not None else None for k in keys]
+    todo = [i for i, rows in enumerate(results) if rows is None]
+    if on_done is not None:
+        for rows in results:
+            if rows is not None:
+                on_done(rows)
+    here = in_process(backend, workers)
+    calls = [(jobs[i], registry) if here else (jobs[i],) for i in todo]
+    crashed: set[int] = set()
     before = torch.get_num_threads()
     try:
-        def died(i: int, exc: BaseException) -> list[dict[str, Any]]:
-            return jobs[i].skipped(f"worker failed: {_error(exc)}")
+        def died(j: int, exc: BaseException) -> list[dict[str, Any]]:
+            crashed.add(j)
+            return jobs[todo[j]].skipped(f"worker failed: {_error(exc)}")
 
-        results = run_parallel(runner, calls, workers=workers, on_error=died if workers > 1 else None,
-                               on_done=(lambda _i, rows: on_done(rows)) if on_done else None)
+        def done(j: int, rows: list[dict[str, Any]]) -> None:
+            results[todo[j]] = rows
+            if journal is not None and j not in crashed:
+                journal.put(keys[todo[j]], rows, label=f"{jobs[todo[j]].name}")
+            if on_done is not None:
+                on_done(rows)
+
+        resources = (task_resources(max(job.threads for job in jobs), jobs[0].device)
+                     if backend == "ray" and jobs else None)
+        run_parallel(runner, calls, workers=workers, on_error=None if here else died, on_done=done,
+                     backend=backend, address=address, resources=resources)
     finally:
         torch.set_num_threads(before)
-    return [row for rows in results for row in rows]
+    return [row for rows in results for row in rows or []]

@@ -91,9 +91,11 @@ class Backprop(LearningRule):
             self.setup(model, ctx)
 
     def current_lr(self, ctx: RunContext) -> float:
+        """The rate of the next update: the configured ``lr`` times the schedule's factor at this update times
+        ``ctx.lr_scale`` (what a callback set; 1.0 by default)."""
         factor = lr_factor(self.updates, cfg=self.config, steps_per_epoch=ctx.steps_per_epoch,
                            total_steps=ctx.total_steps)
-        return self.config.lr * factor
+        return self.config.lr * factor * ctx.lr_scale
 
     def _autocast(self, device: torch.device) -> Any:
         if self.config.autocast == "off":

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from forwardkit.cli.common import friendly_errors, set_path, split_set
+from forwardkit.cli.common import backend_options, friendly_errors, set_path, split_set
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # keep the profiler's start/stop lines out of the tables
 
@@ -75,13 +75,16 @@ def _common(func: F) -> F:
         click.option("--compile", "compile_", is_flag=True,
                      help="time each component through torch.compile, after its compilations (whose seconds are "
                           "reported as compile_s)"),
+        click.option("--fresh", is_flag=True,
+                     help="with --out: measure everything again, also the jobs an interrupted earlier start of this "
+                          "command finished (which are otherwise taken from OUT/.journal)"),
         click.option("--quick", is_flag=True,
                      help="fewer repeats (3, warm-up 1) and, unless --sizes is given, sizes "
                           + ",".join(map(str, QUICK_SIZES))),
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return backend_options(func)
 
 
 def _mixer_options(func: F) -> F:
@@ -112,6 +115,19 @@ def _emit(data: dict[str, Any], as_json: bool, out_dir: Path | None) -> None:
         click.echo(f"wrote {path}", err=True)
 
 
+def _journal(out_dir: Path | None, kind: str, *, fresh: bool) -> Any:
+    """With ``--out``, the journal of the finished jobs (``OUT/.journal/<kind>``), emptied first with
+    ``--fresh``; without ``--out``, none (nothing is kept for a later start)."""
+    if out_dir is None:
+        return None
+    from forwardkit.journal import RunJournal
+
+    journal = RunJournal(folder=out_dir / ".journal" / kind)
+    if fresh:
+        journal.clear()
+    return journal
+
+
 def _progress(as_json: bool) -> Callable[[list[dict[str, Any]]], None]:
     def report(rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -126,15 +142,20 @@ def _progress(as_json: bool) -> Callable[[list[dict[str, Any]]], None]:
 
 def _bench_mixers(kind: str, names: str | None, sets: tuple[str, ...], ranks: list[int], sizes: list[int] | None,
                   dim: int, batch: int, workers: int | None, repeats: int, as_json: bool, out_dir: Path | None,
-                  quick: bool, compile_: bool = False) -> None:
+                  quick: bool, compile_: bool = False, backend: str = "local", address: str | None = None,
+                  fresh: bool = False) -> None:
     from forwardkit.bench import bench_components
 
+    journal = _journal(out_dir, kind, fresh=fresh)
     chosen_sizes = sizes or (QUICK_SIZES if quick else DEFAULT_SIZES)
     data = bench_components(kind, names=_names(names), ranks=ranks, sizes=chosen_sizes, dim=dim, batch=batch,
                             workers=workers, repeats=3 if quick else repeats, warmup=1 if quick else 2,
                             budget_s=1.0 if quick else 3.0, on_done=_progress(as_json),
-                            configs=component_sets(kind, sets), compile=compile_)
+                            configs=component_sets(kind, sets), compile=compile_, backend=backend,
+                            address=address, journal=journal)
     _emit(data, as_json, out_dir)
+    if journal is not None:
+        journal.clear()  # the results are written: a later start measures afresh
 
 
 @click.group("bench")
@@ -163,11 +184,16 @@ def channel_mixers_cmd(**kwargs: Any) -> None:
 @_common
 @friendly_errors
 def models_cmd(names: str | None, sets: tuple[str, ...], batch: int, workers: int | None, repeats: int,
-               as_json: bool, out_dir: Path | None, quick: bool, compile_: bool = False) -> None:
+               as_json: bool, out_dir: Path | None, quick: bool, compile_: bool = False, backend: str = "local",
+               address: str | None = None, fresh: bool = False) -> None:
     """Registered models at their default configs (or with --set fields), on inputs from Model.example_batch."""
     from forwardkit.bench import bench_models
 
+    journal = _journal(out_dir, "model", fresh=fresh)
     data = bench_models(names=_names(names), batch=batch, workers=workers, repeats=3 if quick else repeats,
                         warmup=1 if quick else 2, budget_s=1.0 if quick else 3.0, on_done=_progress(as_json),
-                        configs=component_sets("model", sets), compile=compile_)
+                        configs=component_sets("model", sets), compile=compile_, backend=backend, address=address,
+                        journal=journal)
     _emit(data, as_json, out_dir)
+    if journal is not None:
+        journal.clear()  # the results are written: a later start measures afresh

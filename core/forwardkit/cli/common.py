@@ -103,3 +103,34 @@ def apply_sets(data: dict[str, Any], pairs: tuple[str, ...] | list[str]) -> dict
                 raise click.BadParameter(f"{key}: {'.'.join(parts[:i])} is {node!r}, not a mapping or a list, so "
                                          f"{where} cannot be set", param_hint="--set")
     return out
+
+
+BACKEND_HELP = ("where the runs go: local worker processes, or Ray tasks (one per run, each asking for the threads it "
+                'uses, and a GPU when it trains on CUDA; needs pip install "forwardkit[ray]")')
+ADDRESS_HELP = ("the Ray cluster to run on, HOST:PORT of its head (`ray start --head` prints it) or auto; "
+                "default: $RAY_ADDRESS, else a Ray instance started on this machine for the job")
+
+
+def backend_options(func: F) -> F:
+    """``--backend [local|ray]`` and ``--address HOST:PORT``, passed on as ``backend`` and ``address``.
+
+    Checked before the command runs: ``--address`` without ``--backend ray``, or ``--backend ray`` where
+    Ray is not installed, exit with status 2 and name the option (and how to install Ray)."""
+
+    @functools.wraps(func)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        backend, address = kwargs.get("backend", "local"), kwargs.get("address")
+        if address is not None and backend != "ray":
+            raise click.BadParameter("is the address of a Ray cluster: give it with --backend ray",
+                                     param_hint="--address")
+        if backend == "ray":
+            from forwardkit.parallel_ray import INSTALL_HINT, ray_available
+
+            if not ray_available():
+                raise click.BadParameter(INSTALL_HINT, param_hint="--backend")
+        return func(*args, **kwargs)
+
+    checked = click.option("--address", default=None, metavar="HOST:PORT", help=ADDRESS_HELP)(checked)
+    checked = click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                           help=BACKEND_HELP)(checked)
+    return checked  # type: ignore[return-value]

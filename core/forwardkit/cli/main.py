@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from forwardkit.cli.common import apply_sets, friendly_errors
+from forwardkit.cli.common import apply_sets, backend_options, friendly_errors
 from forwardkit.errors import ForwardkitError
 from forwardkit.kinds import KINDS
 
@@ -183,28 +183,57 @@ def validate_cmd(experiment: Path, build: bool) -> None:
               help="override a field, e.g. --set trainer.epochs=3 (repeatable; values are YAML)")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="data-parallel processes (DDP: gloo on CPU, nccl on GPU)")
+@click.option("--nnodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="machines in the data-parallel run, each started with the same command and its own --node-rank "
+                   "(torchrun semantics: --nproc processes per node)")
+@click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True,
+              help="this machine's rank among the --nnodes (0 is the master, which alone writes the run)")
+@click.option("--master-addr", default="127.0.0.1", show_default=True, metavar="HOST",
+              help="address of the node of rank 0, reachable from every node (with --nnodes > 1)")
+@click.option("--master-port", type=click.IntRange(min=1, max=65535), default=29500, show_default=True,
+              help="a free port on the master node for the rendezvous (with --nnodes > 1)")
 @click.option("--quiet", is_flag=True, help="no progress output")
 @click.option("--overwrite", is_flag=True, help="start clean in a --run-dir that holds an earlier run (its outputs "
-              "are deleted)")
+              "are deleted); for the bake-off: train every entry again, also those an interrupted start finished")
+@backend_options
 @friendly_errors
 def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | None, sets: tuple[str, ...],
-            nproc: int, quiet: bool, overwrite: bool) -> None:
+            nproc: int, nnodes: int, node_rank: int, master_addr: str, master_port: int, quiet: bool,
+            overwrite: bool, backend: str, address: str | None) -> None:
     """Train an experiment (YAML/JSON). With no EXPERIMENT: the token-mixer bake-off on digits.
+
+    The bake-off's entries run in local processes or, with --backend ray, as Ray tasks; started again
+    after an interruption (with the same --run-dir, or none), it skips the entries already trained. One
+    experiment runs data-parallel with --nproc processes, on --nnodes machines with --node-rank,
+    --master-addr and --master-port as torchrun has them.
 
     Exit status: 0 when the run finished (or a resumed run had already finished), 2 for a bad input, 3
     when training diverged (a non-finite loss; the last finite checkpoint is kept)."""
     from forwardkit.config import read_mapping
 
+    if node_rank >= nnodes:
+        raise click.BadParameter(f"{node_rank} is not below --nnodes {nnodes} (ranks are 0..{nnodes - 1})",
+                                 param_hint="--node-rank")
     if experiment is None and resume_dir is None:
+        if nnodes > 1 or nproc > 1:
+            raise click.BadParameter("the bake-off (no EXPERIMENT) trains its entries apart; spread them with "
+                                     "--set workers=N or --backend ray",
+                                     param_hint="--nnodes" if nnodes > 1 else "--nproc")
         from forwardkit.config import resolve_config
         from forwardkit.engine.bakeoff import BakeoffConfig, run_bakeoff
 
         data = apply_sets(BakeoffConfig().model_dump(), sets)
         cfg = resolve_config(BakeoffConfig, None, _quiet(data) if quiet else data)
-        run_bakeoff(cfg, out_dir=run_dir, verbose=not quiet)
+        run_bakeoff(cfg, out_dir=run_dir, verbose=not quiet, backend=backend, address=address, fresh=overwrite)
         return
+    if backend != "local":
+        raise click.BadParameter("is for the many runs of the bake-off (forwardkit run without EXPERIMENT); one "
+                                 "experiment spreads over machines with --nnodes", param_hint="--backend")
     if (resume_dir is not None and (resume_dir / "stages.json").is_file()) or (
             experiment is not None and resume_dir is None and _is_multi_stage_file(experiment)):
+        if nnodes > 1:
+            raise ForwardkitError("--nnodes is not supported for multi-stage experiments yet; run each stage's "
+                                  "experiment with --nnodes, or use one machine")
         _run_stages(experiment, resume_dir, run_dir, sets, nproc, quiet, overwrite)
         return
     if resume_dir is not None:
@@ -227,10 +256,18 @@ def run_cmd(experiment: Path | None, resume_dir: Path | None, run_dir: Path | No
     from forwardkit.engine.trainer import new_run_dir
 
     run_dir = run_dir or new_run_dir(exp)
-    if resume_dir is None:
+    if resume_dir is None and node_rank == 0:  # the master alone writes the run
         prepare_run_dir(run_dir, overwrite=overwrite)
     payload = (data, str(run_dir), resume_dir is not None)
-    if nproc > 1:
+    if nnodes > 1:
+        from forwardkit.engine.distributed import launch_nodes, node_banner
+
+        if not quiet:
+            click.echo(node_banner(nnodes=nnodes, node_rank=node_rank, nproc=nproc, master_addr=master_addr,
+                                   master_port=master_port, run_dir=str(run_dir)), err=True)
+        launch_nodes(_train, *payload, nnodes=nnodes, node_rank=node_rank, nproc=nproc, master_addr=master_addr,
+                     master_port=master_port)
+    elif nproc > 1:
         from forwardkit.engine.distributed import launch
 
         launch(nproc, _train, *payload)
@@ -314,6 +351,8 @@ cli.add_command(_reproduce)
 from forwardkit.cli.bench import bench as _bench  # noqa: E402
 
 cli.add_command(_bench)
+from forwardkit.cli.sweep import sweep as _sweep  # noqa: E402, I001
+cli.add_command(_sweep)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -105,18 +105,24 @@ def train_entry(mixer: str, experiment: dict[str, Any], run_dir: Path, threads: 
 
 
 def run_bakeoff(cfg: BakeoffConfig | None = None, *, out_dir: Path | None = None, verbose: bool = True,
-                registry: Registry | None = None) -> dict[str, Any]:
-    """Train one metaformer per token mixer (in parallel processes, see ``workers``); write and return
-    the leaderboard."""
+                registry: Registry | None = None, backend: str = "local", address: str | None = None,
+                fresh: bool = False) -> dict[str, Any]:
+    """Train one metaformer per token mixer (in parallel processes, see ``workers``, or as Ray tasks with
+    ``backend="ray"`` on the cluster at ``address``); write and return the leaderboard.
+
+    Each entry that trains to the end is recorded in the bake-off's journal (``out_dir/.journal``, or
+    ``<trainer.out_dir>/.journal/<name>-<hash of the config>`` without ``out_dir``): a bake-off that was
+    interrupted and is started again with the same config skips those entries (``fresh`` starts over).
+    The journal is deleted once the leaderboard is written."""
     import torch
 
     from forwardkit.config import validate_experiment
-    from forwardkit.parallel import plan_workers, run_parallel
+    from forwardkit.journal import RunJournal, run_key
+    from forwardkit.parallel import in_process, plan_workers, run_parallel, task_resources
 
     cfg = cfg or BakeoffConfig()
     registry = registry or default_registry()
     out = Path(out_dir) if out_dir else Path(cfg.trainer.out_dir) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
     data = _data_spec(cfg, registry)
     mixers = bakeoff_mixers(cfg, registry)
     trainer_cfg = cfg.trainer.model_copy(update={"progress": "none"}).model_dump()
@@ -127,14 +133,30 @@ def run_bakeoff(cfg: BakeoffConfig | None = None, *, out_dir: Path | None = None
                "learning_rule": cfg.learning_rule, "trainer": trainer_cfg, "seed": cfg.seed}
         validate_experiment(exp, registry=registry)
         experiments.append(exp)
-    workers, threads = plan_workers(len(mixers), cfg.workers)
+    journal = RunJournal(folder=out / ".journal" if out_dir else Path(cfg.trainer.out_dir) / ".journal" /
+                         f"{cfg.name}-{run_key(cfg.model_dump(mode='json', exclude={'workers'}))}")
+    if fresh:
+        journal.clear()
+    keys = [run_key({"bakeoff_entry": m, "experiment": e}) for m, e in zip(mixers, experiments, strict=True)]
+    rows: list[dict[str, Any] | None] = [journal.get(k) for k in keys]
+    todo = [i for i, row in enumerate(rows) if row is None]
+    out.mkdir(parents=True, exist_ok=True)
+    workers, threads = plan_workers(len(mixers), cfg.workers)  # as in one uninterrupted start: same threads
+    here = in_process(backend, workers)
     if verbose:
         print(f"bake-off: {len(mixers)} token mixers ({', '.join(mixers)}) on {data['name']}, "
-              f"{workers} worker(s) x {threads if workers > 1 else torch.get_num_threads()} thread(s)", flush=True)
-    calls = ([(m, e, out / m, None, registry) for m, e in zip(mixers, experiments, strict=True)] if workers == 1
-             else [(m, e, out / m, threads) for m, e in zip(mixers, experiments, strict=True)])
+              + _where(backend, address, workers, threads if not here else torch.get_num_threads()), flush=True)
+        for i, row in enumerate(rows):
+            if row is not None:
+                print(f"{mixers[i]}: finished earlier (test accuracy {row['test_accuracy']:.4f}; from "
+                      f"{journal.folder}), not trained again", flush=True)
+    calls = [(mixers[i], experiments[i], out / mixers[i], None, registry) if here
+             else (mixers[i], experiments[i], out / mixers[i], threads) for i in todo]
 
-    def done(_i: int, row: dict[str, Any]) -> None:
+    def done(j: int, row: dict[str, Any]) -> None:
+        rows[todo[j]] = row
+        if "error" not in row:
+            journal.put(keys[todo[j]], row, label=row["mixer"])
         if not verbose:
             return
         if "error" in row:
@@ -142,18 +164,38 @@ def run_bakeoff(cfg: BakeoffConfig | None = None, *, out_dir: Path | None = None
         else:
             print(f"{row['mixer']}: test accuracy {row['test_accuracy']:.4f} in {row['seconds']:.1f}s", flush=True)
 
-    rows = run_parallel(train_entry, calls, workers=workers, on_done=done)
-    ranked = sorted(rows, key=lambda r: -(r.get("test_accuracy") or -1.0))
+    def died(j: int, exc: BaseException) -> dict[str, Any]:
+        mixer = mixers[todo[j]]
+        return {"mixer": mixer, "plugin": registry.get("token_mixer", mixer).plugin,
+                "error": f"worker failed: {type(exc).__name__}: {exc}"}
+
+    run_parallel(train_entry, calls, workers=workers, on_done=done, on_error=None if here else died,
+                 backend=backend, address=address,
+                 resources=task_resources(threads, cfg.trainer.device) if backend == "ray" else None)
+    ranked = sorted((r for r in rows if r is not None), key=lambda r: -(r.get("test_accuracy") or -1.0))
     results = {"config": cfg.model_dump(mode="json"), "data": data, "torch": torch.__version__,
-               "workers": workers, "threads": threads if workers > 1 else torch.get_num_threads(),
+               "backend": backend, "workers": workers, "threads": threads if not here else torch.get_num_threads(),
                "leaderboard": ranked}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     plot_leaderboard(ranked, out / "leaderboard.png")
+    if all("error" not in r for r in ranked):
+        journal.clear()
+    elif verbose and len(journal):
+        print(f"{len(journal)} finished entries are kept in {journal.folder}: the same command skips them")
     if verbose:
         print(leaderboard_table(ranked))
         print(f"results: {out / 'results.json'}  chart: {out / 'leaderboard.png'}")
     results["out_dir"] = str(out)
     return results
+
+
+def _where(backend: str, address: str | None, workers: int, threads: int) -> str:
+    """How the entries run, for the bake-off's first line."""
+    if backend == "ray":
+        from forwardkit.parallel_ray import connect, describe
+
+        return f"as Ray tasks of {threads} CPU(s) each on the {describe(connect(address))}"
+    return f"{workers} worker(s) x {threads} thread(s)"
 
 
 def leaderboard_table(rows: list[dict[str, Any]]) -> str:

@@ -1,9 +1,12 @@
-"""Data-parallel runs: ``forwardkit run --nproc N`` spawns N processes; ``torchrun`` works too.
+"""Data-parallel runs: ``forwardkit run --nproc N`` spawns N processes; ``torchrun`` works too, and so does
+``forwardkit run --nnodes M --node-rank R --master-addr A --master-port P`` on each of M machines.
 
 Each process trains the same model on its share of every global batch (``rank::world_size`` of the
 batch's indices, see :func:`forwardkit.engine.data.epoch_batches`); DDP averages gradients, so N
 processes reach the same weights as one process with the same global batch, up to float rounding.
-Rank 0 alone logs and writes checkpoints. Backend: gloo on CPU, nccl on CUDA.
+Rank 0 alone logs and writes checkpoints. Backend: gloo on CPU, nccl on CUDA. Across machines the
+processes are started by torch's own elastic launcher (what ``torchrun`` runs), with its static rendezvous
+at the master's address: global rank ``node_rank * nproc + local_rank``, world ``nnodes * nproc``.
 """
 
 from __future__ import annotations
@@ -66,3 +69,49 @@ def launch(nproc: int, fn: Callable[..., Any], *args: Any) -> None:
     import torch.multiprocessing as mp
 
     mp.spawn(_worker, args=(nproc, free_port(), fn, args), nprocs=nproc, join=True)
+
+
+def _node_worker(fn: Callable[..., Any], nproc: int, args: tuple[Any, ...]) -> None:
+    """One process of a multi-node run (RANK, WORLD_SIZE, MASTER_* are set by the elastic agent)."""
+    from forwardkit.parallel import cpu_cores
+
+    torch.set_num_threads(max(1, cpu_cores() // nproc))  # the node's cores, shared by its processes
+    fn(*args)
+
+
+def node_banner(*, nnodes: int, node_rank: int, nproc: int, master_addr: str, master_port: int,
+                run_dir: str) -> str:
+    """The line a node of a multi-node run prints before it waits for the others: its ranks, the
+    rendezvous, and where the run is written (by node 0 alone)."""
+    first, world = node_rank * nproc, nnodes * nproc
+    ranks = f"rank {first}" if nproc == 1 else f"ranks {first}-{first + nproc - 1}"
+    writes = f"writes the run to {run_dir}" if node_rank == 0 else "writes nothing (node 0 writes the run)"
+    return (f"node {node_rank} of {nnodes}: {nproc} process{'es' if nproc > 1 else ''} ({ranks} of {world}), "
+            f"rendezvous at {master_addr}:{master_port}; waits until every node has joined, then trains and "
+            f"{writes}")
+
+
+def launch_nodes(fn: Callable[..., Any], *args: Any, nnodes: int, node_rank: int, nproc: int = 1,
+                 master_addr: str = "127.0.0.1", master_port: int = 29500) -> None:
+    """Run ``fn(*args)`` in ``nproc`` processes on this node of an ``nnodes``-machine run, as
+    ``torchrun --nnodes N --node-rank R --nproc-per-node P --master-addr A --master-port P`` does: torch's
+    elastic launcher with the static rendezvous at ``master_addr:master_port``. Every node runs this with
+    its own ``node_rank``; it returns when every process of every node has finished. A process that fails
+    stops the run (no restarts); a diverged run (exit status 3) exits with 3 here too."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    from forwardkit.errors import ForwardkitError
+
+    config = LaunchConfig(min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc, run_id="forwardkit",
+                          rdzv_backend="static", rdzv_endpoint=f"{master_addr}:{master_port}",
+                          rdzv_configs={"rank": node_rank}, max_restarts=0, start_method="spawn")
+    try:
+        elastic_launch(config, _node_worker)(fn, nproc, args)
+    except ChildFailedError as exc:
+        codes = {f.exitcode for f in exc.failures.values()}
+        if codes == {3}:
+            raise SystemExit(3) from None
+        lines = "; ".join(f"rank {rank}: exit code {f.exitcode} ({f.message or 'see its output above'})"
+                          for rank, f in sorted(exc.failures.items()))
+        raise ForwardkitError(f"node {node_rank} of {nnodes}: a training process failed: {lines}") from None

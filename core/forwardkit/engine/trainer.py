@@ -343,6 +343,7 @@ class Trainer:
             "interval": {k: list(v) for k, v in self.interval.items()},
             "stop": {"should_stop": ctx.should_stop, "reason": ctx.stop_reason,
                      "checkpoint_allowed": ctx.checkpoint_allowed, "diverged": ctx.diverged},
+            "lr_scale": ctx.lr_scale,
             "last_eval": dict(ctx.extra.get("last_eval", {})),
             "last_eval_step": int(ctx.extra.get("last_eval_step", -1)),
             "metrics_records": len(self.metrics.records),
@@ -428,6 +429,7 @@ class Trainer:
         ctx.should_stop, ctx.stop_reason = bool(stop.get("should_stop", False)), stop.get("reason")
         ctx.checkpoint_allowed = bool(stop.get("checkpoint_allowed", True))
         ctx.diverged = bool(stop.get("diverged", False))
+        ctx.lr_scale = float(state.get("lr_scale", 1.0))
         if state.get("last_eval"):
             ctx.extra["last_eval"] = {k: float(v) for k, v in state["last_eval"].items()}
             ctx.extra["last_eval_step"] = int(state.get("last_eval_step", -1))

@@ -24,6 +24,9 @@ class RunContext:
     extra losses), and calls ``ctx.after_backward()`` once gradients are final and before it updates,
     so that callbacks can read or change them. It skips its update when ``ctx.should_stop`` was set there
     (e.g. by the NaN guard). Callbacks read ``step``/``epoch`` and may call ``request_stop``.
+    ``lr_scale`` multiplies the learning rate a rule schedules (the builtin ``backprop`` applies
+    ``lr * schedule(step) * lr_scale`` at every update): a callback sets it, e.g. at a phase start, to decay the
+    rate per phase; it is saved in checkpoints, so a resumed run updates with the same rate.
     ``extra`` is free space for plugins, keyed by the plugin's name.
     """
 
@@ -46,6 +49,8 @@ class RunContext:
     #: the run was stopped because training diverged (a non-finite loss or gradient)
     diverged: bool = False
     last_metrics: dict[str, float] = field(default_factory=dict)
+    #: a multiplier of the scheduled learning rate that callbacks may set (1.0: the schedule as configured)
+    lr_scale: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

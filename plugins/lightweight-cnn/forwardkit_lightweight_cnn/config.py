@@ -131,6 +131,9 @@ class ProgressiveUnfreezingConfig(ComponentConfig):
     frozen_bn_mode: Literal["eval", "train"] = Field(
         "eval", description="'eval': BatchNorm layers of frozen groups run in inference mode and keep their running "
         "statistics (what Keras trainable=False does); 'train': they keep updating them")
+    lr_decay_per_phase: float = Field(
+        1.0, gt=0.0, le=10.0, description="the learning rate of phase p is the rule's scheduled rate times "
+        "lr_decay_per_phase ** p (through ctx.lr_scale; 1.0: every phase at the scheduled rate)")
 
 
 class SizeReportConfig(ComponentConfig):

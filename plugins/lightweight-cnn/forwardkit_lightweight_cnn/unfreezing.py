@@ -13,7 +13,9 @@ optimizer over the trainable parameters (the builtin ``backprop``: a new optimiz
 frozen tensors are not in any optimizer: they stay bit-identical, weight decay cannot touch them. Parameters that
 were already frozen when the run started (a stage's ``freeze``) stay frozen. With ``frozen_bn_mode='eval'`` the
 BatchNorm layers of frozen groups run in inference mode and keep their running statistics (what Keras'
-``trainable=False`` does; PyTorch needs ``eval()`` explicitly).
+``trainable=False`` does; PyTorch needs ``eval()`` explicitly). With ``lr_decay_per_phase = d`` phase ``s`` trains at
+``d ** s`` times the rule's scheduled rate (``ctx.lr_scale``, which the builtin ``backprop`` applies and checkpoints
+keep).
 """
 
 from __future__ import annotations
@@ -124,7 +126,9 @@ class ProgressiveUnfreezing(Callback):
     def _groups(self, model: nn.Module) -> int:
         return len(layer_groups(model, self.config.groups)[1])
 
-    def _apply(self, model: nn.Module) -> None:
+    def _apply(self, model: nn.Module, ctx: RunContext) -> None:
+        # the phase's rate: every rule that schedules a learning rate multiplies it by ctx.lr_scale
+        ctx.lr_scale = self.config.lr_decay_per_phase ** self.phase
         apply_phase(model, self.phase, mode=self.config.groups, pinned=self.pinned,
                     frozen_bn_mode=self.config.frozen_bn_mode)
         head, groups = layer_groups(model, self.config.groups)
@@ -141,7 +145,7 @@ class ProgressiveUnfreezing(Callback):
         # rebuilt the model with the same freeze, so this set is the same
         self.pinned = frozenset(n for n, p in model.named_parameters() if not p.requires_grad)
         self.phase = self.target_phase(model)
-        self._apply(model)
+        self._apply(model, ctx)
 
     def on_epoch_start(self, ctx: RunContext) -> None:
         set_frozen_bn_modes(_unwrap(ctx.model), self._live, self.config.frozen_bn_mode)
@@ -158,7 +162,7 @@ class ProgressiveUnfreezing(Callback):
         if phase == self.phase:
             return False
         self.phase = phase
-        self._apply(model)
+        self._apply(model, ctx)
         return True
 
     def state_dict(self) -> dict[str, Any]:

@@ -128,3 +128,20 @@ def test_state_dict_resumes_the_phase():
     fresh.load_state_dict(state)
     fresh.on_fit_start(RunContext(model=fresh_model))
     assert state == {"phase": 2, "epochs": 2} and trainable(fresh_model) == trainable(model) == expected(2)
+
+
+def test_lr_decay_per_phase_scales_the_rate_of_each_phase():
+    """Phase s trains at lr * decay**s: the builtin backprop logs the rate of every update."""
+    model = forwardkit.create("model", "unified_model", **SMALL)
+    cb = forwardkit.create("callback", "progressive_unfreezing", epochs_head_only=1, epochs_per_phase=1,
+                           lr_decay_per_phase=0.5)
+    ctx = RunContext(model=model)
+    cb.on_fit_start(ctx)
+    scales = [ctx.lr_scale]
+    for _ in range(LAYERS):
+        cb.on_epoch_end(ctx)
+        scales.append(ctx.lr_scale)
+    assert scales == [1.0, 0.5, 0.25, 0.125]
+    rule = forwardkit.create("learning_rule", "backprop", lr=0.01, schedule="constant", warmup_steps=0)
+    rule.setup(model, ctx)
+    assert rule.current_lr(ctx) == pytest.approx(0.01 * 0.125)

@@ -8,7 +8,7 @@ from forwardkit.interfaces.channel_mixer import ChannelMixer
 from forwardkit.interfaces.compressor import CompressionReport, Compressor, ModelFigures
 from forwardkit.interfaces.context import RunContext
 from forwardkit.interfaces.dataset import SPLITS, Dataset, DatasetMetadata
-from forwardkit.interfaces.learning_rule import LearningRule
+from forwardkit.interfaces.learning_rule import LearningRule, finish_step
 from forwardkit.interfaces.model import Model
 from forwardkit.interfaces.task import Task
 from forwardkit.interfaces.token_mixer import TokenMixer
@@ -31,4 +31,5 @@ __all__ = [
     "RunContext",
     "Task",
     "TokenMixer",
+    "finish_step",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
 
 from forwardkit.interfaces.base import Component
@@ -73,3 +74,30 @@ class LearningRule(Component):
         score for this batch (e.g. the forward computed before the update), or None to have
         ``predict(model, batch)`` scored after the update."""
         raise NotImplementedError(f"{type(self).__name__} does not adapt at test time")
+
+
+def finish_step(optimizer: torch.optim.Optimizer, ctx: RunContext, metrics: dict[str, float], *,
+                clip_norm: float | None = None, lr: float | None = None) -> bool:
+    """The end of a gradient rule's ``step``, after ``loss.backward()``: the order every rule keeps.
+
+    1. with ``clip_norm``, clip the gradients of all of ``optimizer``'s parameters to that total norm and put the
+       norm before clipping in ``metrics["grad_norm"]``;
+    2. publish ``metrics`` as ``ctx.last_metrics`` and run the callbacks' ``on_after_backward`` (they see the
+       clipped gradients and may change them, or ask to stop);
+    3. when a callback asked to stop (``ctx.should_stop``), return False without updating;
+    4. otherwise set every parameter group's learning rate to ``lr`` (when given) and take the optimizer step.
+
+    Returns True when the parameters were updated, so a rule counts its updates only then.
+    """
+    if clip_norm is not None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, clip_norm))
+    ctx.last_metrics = metrics
+    ctx.after_backward()
+    if ctx.should_stop:
+        return False
+    if lr is not None:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+    optimizer.step()
+    return True

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from forwardkit.errors import ForwardkitError
-from forwardkit.interfaces import LearningRule, RunContext
+from forwardkit.interfaces import LearningRule, RunContext, finish_step
 from forwardkit_dann.config import DannRuleConfig
 from forwardkit_dann.grl import GradientReversal
 from forwardkit_dann.head import DomainAdversarialOutput, small_dann_net
@@ -166,13 +166,8 @@ class DANNRule(LearningRule):
             d_acc = float(((out.domain_logits > 0).float() == labels).float().mean())
         metrics = {"loss": float(loss.detach()), "label_loss": float(label_loss.detach()),
                    "domain_loss": float(d_loss.detach()), "domain_accuracy": d_acc, "lambda": lam, "lr": lr}
-        ctx.last_metrics = metrics
-        ctx.after_backward()
-        if ctx.should_stop:
+        if not finish_step(self.optimizer, ctx, metrics, lr=lr):
             return metrics
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.optimizer.step()
         self.updates += 1
         return metrics
 

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from forwardkit.errors import ForwardkitError
-from forwardkit.interfaces import LearningRule
+from forwardkit.interfaces import LearningRule, finish_step
 from forwardkit.interfaces.context import RunContext
 from forwardkit.interfaces.model import forward_batch
 from forwardkit_lightweight_cnn.augment import Augmenter
@@ -77,11 +77,7 @@ class DualIORule(LearningRule):
         loss, la, lb = dual_io_loss(ctx.run_forward(fed), batch, ctx.loss_fn)
         loss.backward()
         metrics = {"loss": float(loss.detach()), "loss_a": float(la.detach()), "loss_b": float(lb.detach())}
-        ctx.last_metrics = metrics
-        ctx.after_backward()
-        if ctx.should_stop:
-            return metrics
-        self.optimizer.step()
+        finish_step(self.optimizer, ctx, metrics)
         return metrics
 
     def predict(self, model: nn.Module, batch: Mapping[str, Tensor]) -> Any:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from forwardkit.errors import ForwardkitError
-from forwardkit.interfaces import LearningRule, RunContext
+from forwardkit.interfaces import LearningRule, RunContext, finish_step
 from forwardkit_look_pretraining.bank import MemoryBank
 from forwardkit_look_pretraining.config import CEBaselineConfig, LookLossConfig, OptimizerFields
 from forwardkit_look_pretraining.knn import knn_class_log_probs, look_loss
@@ -90,11 +90,8 @@ class _OptimizerRule(LearningRule):
         loss, metrics, state = self.loss(batch, ctx)
         loss.backward()
         metrics = {"loss": float(loss.detach()), **metrics}
-        ctx.last_metrics = metrics
-        ctx.after_backward()
-        if ctx.should_stop:
+        if not finish_step(self.optimizer, ctx, metrics):
             return metrics
-        self.optimizer.step()
         self.updates += 1
         self.after_update(state)
         return metrics

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from forwardkit.errors import ForwardkitError
-from forwardkit.interfaces import LearningRule, RunContext
+from forwardkit.interfaces import LearningRule, RunContext, finish_step
 from forwardkit_pfn.bar import query_mask
 from forwardkit_pfn.config import PriorFittingRuleConfig
 from forwardkit_pfn.positions import sample_eval_pos
@@ -158,16 +158,8 @@ class PriorFittingRule(LearningRule):
             loss.backward()
             total += float(loss.detach())
         metrics = {"loss": total, "eval_pos": sum(positions) / len(positions), "lr": lr}
-        ctx.last_metrics = metrics
-        ctx.after_backward()
-        if ctx.should_stop:
+        if not finish_step(self.optimizer, ctx, metrics, clip_norm=self.config.grad_clip, lr=lr):
             return metrics
-        params = [p for g in self.optimizer.param_groups for p in g["params"]]
-        if self.config.grad_clip is not None:
-            metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip))
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.optimizer.step()
         self.updates += 1
         return metrics
 

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from forwardkit.errors import ForwardkitError
-from forwardkit.interfaces import LearningRule, RunContext
+from forwardkit.interfaces import LearningRule, RunContext, finish_step
 from forwardkit_rnn_review.config import TruncatedBPTTConfig
 from forwardkit_rnn_review.model import STATE_KEY
 
@@ -115,14 +115,8 @@ class TruncatedBPTT(LearningRule):
                                        init_state=model.init_state(x.shape[0], like=x),
                                        per_position=model.per_position)
         metrics = {"loss": loss, "windows": float(len(windows(x.shape[1], self.config.k)))}
-        if self.config.clip_norm is not None:
-            params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, self.config.clip_norm))
-        ctx.last_metrics = metrics
-        ctx.after_backward()
-        if ctx.should_stop:
+        if not finish_step(self.optimizer, ctx, metrics, clip_norm=self.config.clip_norm):
             return metrics
-        self.optimizer.step()
         self.updates += 1
         return metrics
 

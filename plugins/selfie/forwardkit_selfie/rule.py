@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from forwardkit.errors import ConfigError, ConfigIssue, ForwardkitError
-from forwardkit.interfaces import LearningRule
+from forwardkit.interfaces import LearningRule, finish_step
 from forwardkit.interfaces.context import RunContext
 from forwardkit_selfie.config import SelfieRuleConfig
 from forwardkit_selfie.loss import selfie_loss
@@ -78,11 +78,7 @@ class SelfieRule(LearningRule):
         loss, top1 = selfie_loss(logits, self.config.temperature)
         loss.backward()
         metrics = {"loss": float(loss.detach()), "pretext_top1": float(top1)}
-        ctx.last_metrics = metrics
-        ctx.after_backward()
-        if ctx.should_stop:
-            return metrics
-        self.optimizer.step()
+        finish_step(self.optimizer, ctx, metrics)
         return metrics
 
     def state_dict(self) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from forwardkit.interfaces import LearningRule, RunContext
+from forwardkit.interfaces import LearningRule, RunContext, finish_step
 from forwardkit_tokenunify.config import MixtureTokenPredictionConfig, NextTokenHeadConfig, parse_ratio
 from forwardkit_tokenunify.head import ATTR, NextTokenHead, build_next_token_head
 from forwardkit_tokenunify.masking import next_token_target, prefix_inputs, random_inputs
@@ -176,17 +176,9 @@ class MixtureTokenPrediction(LearningRule):
             total.backward()
         metrics: dict[str, float] = {"loss": float(total.detach())}
         metrics.update({f"loss_{k}": float(v.detach()) for k, v in parts.items()})
-        if cfg.grad_clip_norm is not None:
-            params = [p for g in self.optimizer.param_groups for p in g["params"]]
-            metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm))
-        ctx.last_metrics = metrics
-        ctx.after_backward()
-        if ctx.should_stop:
-            return metrics
         lr = self.current_lr(ctx)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.optimizer.step()
+        if not finish_step(self.optimizer, ctx, metrics, clip_norm=cfg.grad_clip_norm, lr=lr):
+            return metrics
         self.updates += 1
         metrics["lr"] = lr
         return metrics
